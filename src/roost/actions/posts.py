@@ -1,0 +1,127 @@
+"""Writing and deleting posts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Column, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.adapters.sql.database import Database
+from roost.adapters.sql.outbox import emit
+from roost.adapters.sql.tables import posts, users
+from roost.core.errors import Forbidden, NotFound, ValidationFailed
+from roost.core.ids import IdGenerator
+from roost.core.text import (
+    MAX_POST_CHARS,
+    content_length,
+    extract_hashtags,
+    extract_mentions,
+    normalize_content,
+)
+
+POST_CREATED = "post.created"
+POST_DELETED = "post.deleted"
+
+
+async def create_post(
+    db: Database,
+    ids: IdGenerator,
+    *,
+    author_id: int,
+    content: str,
+    now: datetime,
+    reply_to_id: int | None = None,
+    quote_of_id: int | None = None,
+) -> int:
+    """Store a post and its `post.created` event in one transaction; returns the post id."""
+    text = normalize_content(content)
+    length = content_length(text)
+    if not 1 <= length <= MAX_POST_CHARS:
+        raise ValidationFailed(
+            f"content must be 1 to {MAX_POST_CHARS} characters after trimming (got {length})"
+        )
+    post_id = ids.next_id()
+    async with db.transaction() as conn:
+        mentions = await _resolve_mentions(conn, extract_mentions(text))
+        if reply_to_id is not None:
+            await _require_live_post(conn, reply_to_id, "replyToId")
+        if quote_of_id is not None:
+            await _require_live_post(conn, quote_of_id, "quoteOfId")
+        await conn.execute(
+            posts.insert().values(
+                id=post_id,
+                author_id=author_id,
+                content=text,
+                hashtags=extract_hashtags(text),
+                mentions=mentions,
+                media=[],
+                reply_to_id=reply_to_id,
+                quote_of_id=quote_of_id,
+                created_at=now,
+            )
+        )
+        await _bump_post_count(conn, author_id, +1)
+        if reply_to_id is not None:
+            await _bump(conn, reply_to_id, posts.c.reply_count, +1)
+        if quote_of_id is not None:
+            await _bump(conn, quote_of_id, posts.c.quote_count, +1)
+        await emit(conn, ids, POST_CREATED, key=author_id, payload={"postId": post_id, "authorId": author_id})
+    return post_id
+
+
+async def delete_post(db: Database, ids: IdGenerator, *, user_id: int, post_id: int, now: datetime) -> None:
+    """Soft-delete: the post leaves every feed and profile at once (read-time filter), then storage."""
+    async with db.transaction() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    posts.c.author_id, posts.c.reply_to_id, posts.c.quote_of_id, posts.c.repost_of_id
+                ).where(posts.c.id == post_id, posts.c.deleted_at.is_(None))
+            )
+        ).first()
+        if row is None or row.repost_of_id is not None:
+            raise NotFound("post not found")
+        if row.author_id != user_id:
+            raise Forbidden("only the author can delete a post")
+        await conn.execute(update(posts).where(posts.c.id == post_id).values(deleted_at=now))
+        await _bump_post_count(conn, user_id, -1)
+        if row.reply_to_id is not None:
+            await _bump(conn, row.reply_to_id, posts.c.reply_count, -1)
+        if row.quote_of_id is not None:
+            await _bump(conn, row.quote_of_id, posts.c.quote_count, -1)
+        await emit(conn, ids, POST_DELETED, key=user_id, payload={"postId": post_id, "authorId": user_id})
+
+
+async def _resolve_mentions(conn: AsyncConnection, usernames: Sequence[str]) -> list[dict[str, str]]:
+    """Mentions of existing users only, in the order written."""
+    if not usernames:
+        return []
+    rows = await conn.execute(
+        select(users.c.id, users.c.username, users.c.username_key).where(users.c.username_key.in_(usernames))
+    )
+    found = {r.username_key: r for r in rows}
+    return [
+        {"id": str(found[name].id), "username": found[name].username} for name in usernames if name in found
+    ]
+
+
+async def _require_live_post(conn: AsyncConnection, post_id: int, field: str) -> None:
+    exists = await conn.scalar(
+        select(posts.c.id).where(
+            posts.c.id == post_id, posts.c.deleted_at.is_(None), posts.c.repost_of_id.is_(None)
+        )
+    )
+    if exists is None:
+        raise ValidationFailed(f"{field} does not name an existing post")
+
+
+async def _bump_post_count(conn: AsyncConnection, user_id: int, delta: int) -> None:
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(post_count=users.c.post_count + delta)
+    )
+
+
+async def _bump(conn: AsyncConnection, post_id: int, column: Column[int], delta: int) -> None:
+    await conn.execute(update(posts).where(posts.c.id == post_id).values({column: column + delta}))

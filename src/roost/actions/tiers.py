@@ -1,0 +1,30 @@
+"""The fan-out tier of an author: pushed to followers, or pulled by them at read time (celebrity)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.adapters.sql.tables import users
+from roost.core.ids import IdGenerator
+from roost.core.settings import Settings
+
+
+async def retier(conn: AsyncConnection, ids: IdGenerator, settings: Settings, user_id: int) -> None:
+    """Promote at the threshold, demote only below threshold * (1 - hysteresis), so tiers don't flap.
+
+    Promotion needs no bookkeeping: readers pull a celebrity's posts whatever was pushed before.
+    Demotion records `push_from_id`: older posts were never pushed, so readers whose timeline
+    reaches below it keep pulling this author until their window has moved past it.
+    """
+    row = (
+        await conn.execute(select(users.c.follower_count, users.c.is_celebrity).where(users.c.id == user_id))
+    ).first()
+    if row is None:
+        return
+    if not row.is_celebrity and row.follower_count >= settings.celebrity_threshold:
+        await conn.execute(update(users).where(users.c.id == user_id).values(is_celebrity=True))
+    elif row.is_celebrity and row.follower_count < settings.demotion_threshold:
+        await conn.execute(
+            update(users).where(users.c.id == user_id).values(is_celebrity=False, push_from_id=ids.next_id())
+        )

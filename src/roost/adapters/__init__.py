@@ -1,0 +1,1 @@
+"""Implementations of the ports: SQL (SQLite, PostgreSQL), embedded (in-process) and Redis."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy Core tables, the database handle and the transactional outbox."""

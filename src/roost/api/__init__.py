@@ -1,0 +1,1 @@
+"""Thin HTTP handlers: parse, authenticate, call one action or query, serialize."""

@@ -1,0 +1,42 @@
+"""The FastAPI application: routers, error handlers, and the runtime's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from roost import __version__
+from roost.api.errors import install_error_handlers
+from roost.api.routes import auth, feed, health, posts, users
+from roost.core.settings import Settings
+from roost.runtime import Runtime
+
+
+def create_app(runtime: Runtime | None = None, *, settings: Settings | None = None) -> FastAPI:
+    """An app around a runtime; when the app owns it (no runtime given), lifespan starts and stops it."""
+    owned = runtime is None
+    rt = runtime or Runtime.build(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            await rt.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await rt.stop()
+
+    app = FastAPI(
+        title="roost",
+        version=__version__,
+        description="A social feed server with a hybrid push/pull home timeline.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    for module in (health, auth, users, posts, feed):
+        app.include_router(module.router)
+    return app

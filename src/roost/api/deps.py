@@ -1,0 +1,65 @@
+"""Request-scoped dependencies: the runtime, the authenticated viewer, ids and page limits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from roost.core.errors import InvalidRequest, Unauthorized
+from roost.core.ids import parse_id
+from roost.runtime import Runtime
+
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <accessToken>'")
+    return token.strip()
+
+
+def optional_viewer(request: Request, runtime: RuntimeDep) -> int | None:
+    """The viewer's id when a token is sent (and valid), None for anonymous requests."""
+    token = _bearer(request)
+    return runtime.tokens.user_id(token) if token is not None else None
+
+
+def required_viewer(viewer: Annotated[int | None, Depends(optional_viewer)]) -> int:
+    if viewer is None:
+        raise Unauthorized("authentication required")
+    return viewer
+
+
+Viewer = Annotated[int, Depends(required_viewer)]
+MaybeViewer = Annotated[int | None, Depends(optional_viewer)]
+
+
+def page_limit(
+    limit: Annotated[int, Query(ge=1, description="page size, clamped to 100")] = DEFAULT_LIMIT,
+) -> int:
+    return min(limit, MAX_LIMIT)
+
+
+Limit = Annotated[int, Depends(page_limit)]
+Cursor = Annotated[str | None, Query(max_length=200, description="opaque cursor from nextCursor")]
+
+
+def path_id(raw: str, what: str) -> int:
+    """A path id, or 400 when it is not a decimal id."""
+    value = parse_id(raw)
+    if value is None:
+        raise InvalidRequest(f"{what} must be a decimal id")
+    return value

@@ -1,0 +1,1 @@
+"""Settings, ids, errors, text parsing and security: code with no I/O of its own."""

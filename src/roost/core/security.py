@@ -1,0 +1,57 @@
+"""Password hashing (argon2id) and signed, expiring access tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from roost.core.errors import Unauthorized
+
+_ALGORITHM = "HS256"
+
+
+class Passwords:
+    """argon2id with the library's recommended parameters."""
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+class Tokens:
+    """Issues and checks access tokens carrying the user id as `sub`."""
+
+    def __init__(self, secret: str, *, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, user_id: int) -> str:
+        now = int(time.time())
+        claims = {"sub": str(user_id), "iat": now, "exp": now + self.ttl_seconds, "typ": "access"}
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+
+    def user_id(self, token: str) -> int:
+        """The user id of a valid, unexpired token; Unauthorized otherwise."""
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("access token has expired") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("access token is not valid") from None
+        sub = claims.get("sub")
+        if claims.get("typ") != "access" or not isinstance(sub, str) or not sub.isdigit():
+            raise Unauthorized("access token is not valid")
+        return int(sub)

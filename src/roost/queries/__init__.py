@@ -1,0 +1,1 @@
+"""Read paths: profiles, posts, lists and the home feed, hydrated in bulk."""

@@ -1,0 +1,242 @@
+"""The home feed: materialized timeline + celebrity pull, merged by id, filtered, hydrated.
+
+Reading a page below cursor `before` walks two ranges of ids, newest first:
+
+* the cached range [floor, before): the viewer's materialized timeline (pushed posts) merged with
+  the posts of pulled authors (celebrities, and authors demoted after the floor was set);
+* the database range [0, floor): one query over every source's posts, so pages deeper than the
+  cached window never end early.
+
+Each candidate is checked against the viewer's graph at read time (still followed, not muted or
+blocked, not deleted, visible), so unfollows, blocks, mutes and deletes show at once even before the
+asynchronous clean-up of timelines has run. A post appears once: a repost is shown only when neither
+the original (by a followed account) nor an earlier repost of it is in the feed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.adapters.sql.database import Database
+from roost.adapters.sql.tables import posts, users
+from roost.core.cursor import decode_cursor, encode_cursor
+from roost.core.errors import NotFound
+from roost.core.settings import Settings
+from roost.ports import PENDING_FLOOR, TimelineStore, TimelineWindow
+from roost.queries.graph import ViewerGraph, viewer_graph
+from roost.queries.hydrate import hydrate
+from roost.views import FeedItem, FeedPage
+
+CURSOR_KIND = "home"
+# Activity is recorded at most this often, so reads do not turn into writes.
+ACTIVITY_RESOLUTION = timedelta(hours=1)
+
+
+class PullSource(Protocol):
+    """Recent post ids of pulled authors (celebrities) in an id range, newest first."""
+
+    async def pull(
+        self, conn: AsyncConnection, author_ids: Sequence[int], *, before: int | None, floor: int, limit: int
+    ) -> list[int]: ...
+
+
+class DatabasePull:
+    """Pull straight from the posts table (embedded profile, and the fallback of cached pulls)."""
+
+    async def pull(
+        self, conn: AsyncConnection, author_ids: Sequence[int], *, before: int | None, floor: int, limit: int
+    ) -> list[int]:
+        return await recent_post_ids(conn, author_ids, before=before, floor=floor, limit=limit)
+
+
+async def recent_post_ids(
+    conn: AsyncConnection, author_ids: Sequence[int], *, before: int | None, floor: int, limit: int
+) -> list[int]:
+    """Live posts of these authors with floor <= id < before, newest first."""
+    if not author_ids:
+        return []
+    query = select(posts.c.id).where(posts.c.author_id.in_(list(author_ids)), posts.c.deleted_at.is_(None))
+    if before is not None:
+        query = query.where(posts.c.id < before)
+    if floor > 0:
+        query = query.where(posts.c.id >= floor)
+    rows = await conn.execute(query.order_by(posts.c.id.desc()).limit(limit))
+    return list(rows.scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    db: Database
+    timelines: TimelineStore
+    pull: PullSource
+    settings: Settings
+
+
+async def home_feed(
+    ctx: FeedContext, *, viewer_id: int, cursor: str | None, limit: int, now: datetime
+) -> FeedPage:
+    before = decode_cursor(cursor, CURSOR_KIND)[0] if cursor else None
+    async with ctx.db.read() as conn:
+        graph = await viewer_graph(conn, viewer_id)
+    if graph is None:
+        raise NotFound("user not found")
+    await _record_activity(ctx, graph, now)
+    window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
+    if window is None:
+        await rebuild_timeline(ctx, graph)
+        window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
+        window = window or TimelineWindow([], PENDING_FLOOR)
+    async with ctx.db.read() as conn:
+        items = await _assemble(ctx, conn, graph, window, before=before, limit=limit)
+    has_more = len(items) > limit
+    items = items[:limit]
+    next_cursor = encode_cursor(CURSOR_KIND, _position(items[-1])) if has_more else None
+    return FeedPage(posts=items, next_cursor=next_cursor, has_more=has_more)
+
+
+def _position(item: FeedItem) -> int:
+    return item.repost_id if item.repost_id is not None else item.post_id
+
+
+async def rebuild_timeline(ctx: FeedContext, graph: ViewerGraph) -> None:
+    """Materialize the viewer's timeline from the database (new, returning or cache-lost viewers).
+
+    The timeline is opened (pending) before the database is read, so posts committed meanwhile are
+    pushed into it by fan-out; everything committed earlier is in the query's result.
+    """
+    cap = ctx.settings.timeline_cap
+    await ctx.timelines.begin_rebuild(graph.viewer_id)
+    async with ctx.db.read() as conn:
+        ids = await recent_post_ids(conn, list(graph.sources), before=None, floor=0, limit=cap)
+    floor = ids[-1] if len(ids) >= cap else 0
+    await ctx.timelines.finish_rebuild(graph.viewer_id, ids, floor)
+
+
+async def _record_activity(ctx: FeedContext, graph: ViewerGraph, now: datetime) -> None:
+    """Mark the viewer active; one who was inactive (not pushed to) gets a fresh timeline."""
+    age = now - graph.last_active_at
+    if age < ACTIVITY_RESOLUTION:
+        return
+    async with ctx.db.transaction() as conn:
+        await conn.execute(update(users).where(users.c.id == graph.viewer_id).values(last_active_at=now))
+    if age >= timedelta(days=ctx.settings.inactive_days):
+        # Marked active first, then dropped: fan-outs from here on push to the viewer, and the
+        # rebuild that follows reads every post committed before them.
+        await ctx.timelines.drop(graph.viewer_id)
+
+
+def _pulled_authors(settings: Settings, graph: ViewerGraph, floor: int) -> list[int]:
+    if settings.fanout_strategy == "push":
+        return []
+    if settings.fanout_strategy == "pull":
+        return list(graph.sources)
+    return [a for a, s in graph.sources.items() if s.is_celebrity or s.push_from_id > floor]
+
+
+async def _assemble(
+    ctx: FeedContext,
+    conn: AsyncConnection,
+    graph: ViewerGraph,
+    window: TimelineWindow,
+    *,
+    before: int | None,
+    limit: int,
+) -> list[FeedItem]:
+    """Up to limit + 1 feed items below `before`, newest first."""
+    want = limit + 1
+    floor = window.floor
+    pulled = _pulled_authors(ctx.settings, graph, floor)
+    sources = list(graph.sources)
+    picked: list[FeedItem] = []
+    seen_originals: set[int] = set()
+    position = before
+    first_window: list[int] | None = window.post_ids
+    while len(picked) < want:
+        batch = max(2 * (want - len(picked)), 16)
+        if position is None or position > floor:
+            # Cached range [floor, position): timeline merged with pulled authors.
+            if first_window is not None:
+                cached, cached_limit = first_window, want
+            else:
+                page = await ctx.timelines.window(graph.viewer_id, before=position, limit=batch)
+                cached, cached_limit = (page.post_ids if page else []), batch
+            first_window = None
+            pulled_ids = await ctx.pull.pull(conn, pulled, before=position, floor=floor, limit=batch)
+            # Below the smallest id of a source that came back full, that source may have more:
+            # only ids at or above that bound are known to be complete.
+            bound = max(
+                cached[-1] if len(cached) >= cached_limit else floor,
+                pulled_ids[-1] if len(pulled_ids) >= batch else floor,
+            )
+            candidates = sorted({i for i in (*cached, *pulled_ids) if i >= bound}, reverse=True)
+            done = bound == 0
+            position = bound
+        else:
+            # Database range [0, position): below the cached window.
+            candidates = await recent_post_ids(conn, sources, before=position, floor=0, limit=batch)
+            done = len(candidates) < batch
+            position = candidates[-1] if candidates else 0
+        if candidates:
+            items = await hydrate(conn, graph.viewer_id, candidates)
+            fresh = [items[i] for i in candidates if i in items]
+            picked.extend(await _admit(conn, graph, fresh, seen_originals))
+        if done:
+            break
+    return picked[:want]
+
+
+async def _admit(
+    conn: AsyncConnection, graph: ViewerGraph, items: list[FeedItem], seen_originals: set[int]
+) -> list[FeedItem]:
+    """Items the viewer's graph lets through, each original post at most once across pages.
+
+    Of all the ways a post reaches the feed (itself, by a followed author; reposts by followed
+    accounts) only the oldest is shown, so the choice does not depend on page boundaries.
+    """
+    allowed = [
+        item
+        for item in items
+        if _author_of(item) in graph.sources
+        and _author_of(item) not in graph.hidden
+        and item.author.id not in graph.hidden
+    ]
+    reposted = [item.post_id for item in allowed if item.repost_id is not None]
+    first_repost = await _first_reposts(conn, graph, reposted) if reposted else {}
+    admitted: list[FeedItem] = []
+    for item in allowed:
+        duplicate_repost = item.repost_id is not None and (
+            item.author.id in graph.sources or first_repost.get(item.post_id) != item.repost_id
+        )
+        if duplicate_repost or item.post_id in seen_originals:
+            continue
+        seen_originals.add(item.post_id)
+        admitted.append(item)
+    return admitted
+
+
+def _author_of(item: FeedItem) -> int:
+    """Who put the item in the feed: the reposter for a repost, else the author."""
+    return item.reposted_by.id if item.reposted_by is not None else item.author.id
+
+
+async def _first_reposts(
+    conn: AsyncConnection, graph: ViewerGraph, original_ids: list[int]
+) -> dict[int, int]:
+    """For each original, the id of its oldest live repost by an account the viewer sees."""
+    eligible = [a for a in graph.sources if a not in graph.hidden]
+    rows = await conn.execute(
+        select(posts.c.repost_of_id, func.min(posts.c.id))
+        .where(
+            posts.c.repost_of_id.in_(original_ids),
+            posts.c.author_id.in_(eligible),
+            posts.c.deleted_at.is_(None),
+        )
+        .group_by(posts.c.repost_of_id)
+    )
+    return dict(rows.tuples())

@@ -1,0 +1,84 @@
+"""Single posts and a user's posts (with reposts), visibility-checked."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.adapters.sql.tables import blocks, follows, posts, users
+from roost.core.cursor import decode_cursor, encode_cursor
+from roost.core.errors import Forbidden, NotFound
+from roost.queries.hydrate import hydrate
+from roost.views import FeedItem, FeedPage, Post
+
+USER_POSTS_CURSOR = "user-posts"
+
+
+async def get_post(conn: AsyncConnection, post_id: int, *, viewer_id: int | None) -> Post:
+    """A live, visible, original post (not a repost row); 404 otherwise, also when blocked."""
+    items = await hydrate(conn, viewer_id, [post_id])
+    item = items.get(post_id)
+    if item is None or item.repost_id is not None:
+        raise NotFound("post not found")
+    if viewer_id is not None and await blocked_either_way(conn, viewer_id, item.author.id):
+        raise NotFound("post not found")
+    return Post(**{k: v for k, v in dict(item).items() if k not in ("reposted_by", "repost_id")})
+
+
+async def user_posts(
+    conn: AsyncConnection, user_id: int, *, viewer_id: int | None, cursor: str | None, limit: int
+) -> FeedPage:
+    """The author's posts and reposts, newest first; 403 for a private account the viewer may not see."""
+    author = (await conn.execute(select(users.c.is_private).where(users.c.id == user_id))).first()
+    if author is None:
+        raise NotFound("user not found")
+    if viewer_id is not None and viewer_id != user_id and await blocked_either_way(conn, viewer_id, user_id):
+        raise Forbidden("you cannot see this account's posts")
+    if author.is_private and viewer_id != user_id and not await _follows(conn, viewer_id, user_id):
+        raise Forbidden("this account's posts are visible to its approved followers only")
+    before = decode_cursor(cursor, USER_POSTS_CURSOR)[0] if cursor else None
+    items: list[FeedItem] = []
+    has_more = True
+    while len(items) <= limit and has_more:
+        want = limit + 1 - len(items)
+        query = select(posts.c.id).where(posts.c.author_id == user_id, posts.c.deleted_at.is_(None))
+        if before is not None:
+            query = query.where(posts.c.id < before)
+        ids = list((await conn.execute(query.order_by(posts.c.id.desc()).limit(want))).scalars())
+        has_more = len(ids) == want
+        hydrated = await hydrate(conn, viewer_id, ids)
+        # Reposts of deleted or hidden originals drop out; keep reading so pages stay full.
+        items.extend(hydrated[i] for i in ids if i in hydrated)
+        if ids:
+            before = ids[-1]
+    more = len(items) > limit
+    page = items[:limit]
+    next_cursor = encode_cursor(USER_POSTS_CURSOR, _position(page[-1])) if more else None
+    return FeedPage(posts=page, next_cursor=next_cursor, has_more=more)
+
+
+def _position(item: FeedItem) -> int:
+    return item.repost_id if item.repost_id is not None else item.post_id
+
+
+async def blocked_either_way(conn: AsyncConnection, a: int, b: int) -> bool:
+    found = await conn.scalar(
+        select(blocks.c.blocker_id)
+        .where(
+            or_(
+                (blocks.c.blocker_id == a) & (blocks.c.blocked_id == b),
+                (blocks.c.blocker_id == b) & (blocks.c.blocked_id == a),
+            )
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _follows(conn: AsyncConnection, follower_id: int | None, followee_id: int) -> bool:
+    if follower_id is None:
+        return False
+    found = await conn.scalar(
+        select(follows.c.id).where(follows.c.follower_id == follower_id, follows.c.followee_id == followee_id)
+    )
+    return found is not None

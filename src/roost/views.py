@@ -1,0 +1,114 @@
+"""Read models: the JSON objects of API.md (camelCase, ids as decimal strings, UTC `Z` times)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+Id = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
+
+
+def _iso_z(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[datetime, PlainSerializer(_iso_z, return_type=str, when_used="json")]
+
+
+class View(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class UserSummary(View):
+    id: Id
+    username: str
+    display_name: str
+    avatar_url: str | None
+    is_verified: bool
+
+
+class Relationship(View):
+    following: bool = False
+    followed_by: bool = False
+    requested: bool = False
+    blocking: bool = False
+    muting: bool = False
+
+
+class Profile(UserSummary):
+    bio: str
+    is_private: bool
+    follower_count: int
+    following_count: int
+    post_count: int
+    created_at: Timestamp
+    following: bool | None = None
+    followed_by: bool | None = None
+    requested: bool | None = None
+    blocking: bool | None = None
+    muting: bool | None = None
+    email: str | None = None
+
+
+class Mention(View):
+    id: Id
+    username: str
+
+
+class MediaItem(View):
+    id: Id
+    type: str
+    url: str
+    thumbnails: dict[str, str]
+
+
+class Post(View):
+    post_id: Id
+    author: UserSummary
+    content: str
+    media_urls: list[str]
+    media: list[MediaItem]
+    hashtags: list[str]
+    mentions: list[Mention]
+    created_at: Timestamp
+    reply_to_id: Id | None
+    quote_of: Post | None
+    like_count: int
+    comment_count: int
+    repost_count: int
+    quote_count: int
+    liked: bool
+    reposted: bool
+    bookmarked: bool
+
+
+class FeedItem(Post):
+    reposted_by: UserSummary | None = None
+    repost_id: Id | None = None
+
+
+class FollowUser(UserSummary):
+    followed_at: Timestamp
+
+
+class Page(View):
+    next_cursor: str | None
+    has_more: bool
+
+
+class PostPage(Page):
+    posts: list[Post]
+
+
+class FeedPage(Page):
+    posts: list[FeedItem]
+
+
+class UserPage(Page):
+    users: list[FollowUser]

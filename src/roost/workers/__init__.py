@@ -1,0 +1,1 @@
+"""Consumers of outbox events, one module per consumer; idempotent, so redelivery is harmless."""

@@ -1,0 +1,129 @@
+"""Fan-out consumer: pushes new posts into followers' timelines and keeps timelines in step with follows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.adapters.sql.tables import follows, posts, users
+from roost.metrics import FANOUT_FRESHNESS, TIMELINE_INSERTS
+from roost.ports import Event
+from roost.queries.feed import recent_post_ids
+from roost.workers.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+async def on_post_created(ctx: WorkerContext, event: Event) -> None:
+    post_id = int(event.payload["postId"])
+    async with ctx.db.read() as conn:
+        row = (
+            await conn.execute(
+                select(posts.c.author_id, posts.c.created_at, users.c.is_celebrity, users.c.push_from_id)
+                .join(users, users.c.id == posts.c.author_id)
+                .where(posts.c.id == post_id, posts.c.deleted_at.is_(None))
+            )
+        ).first()
+    if row is None:
+        return  # deleted before it was fanned out: nothing to push
+    author_id = row.author_id
+    if ctx.recent is not None:
+        await ctx.recent.add(author_id, post_id)
+    if is_pulled(ctx, is_celebrity=row.is_celebrity, push_from_id=row.push_from_id, post_id=post_id):
+        return
+    inserted = await ctx.timelines.push(post_id, [author_id])
+    cutoff = ctx.clock() - timedelta(days=ctx.settings.inactive_days)
+    async for batch in _follower_batches(ctx, author_id, active_since=cutoff):
+        inserted += await ctx.timelines.push(post_id, batch)
+    TIMELINE_INSERTS.inc(inserted)
+    FANOUT_FRESHNESS.labels(tier="push").observe(max(0.0, (ctx.clock() - row.created_at).total_seconds()))
+
+
+def is_pulled(ctx: WorkerContext, *, is_celebrity: bool, push_from_id: int, post_id: int) -> bool:
+    """Whether readers pull this post instead of finding it pushed into their timelines."""
+    strategy = ctx.settings.fanout_strategy
+    if strategy == "push":
+        return False
+    if strategy == "pull":
+        return True
+    return is_celebrity or post_id < push_from_id
+
+
+async def on_post_deleted(ctx: WorkerContext, event: Event) -> None:
+    """Reclaim timeline space; readers already skip the deleted post."""
+    post_id, author_id = int(event.payload["postId"]), int(event.payload["authorId"])
+    if ctx.recent is not None:
+        await ctx.recent.remove(author_id, post_id)
+    await ctx.timelines.remove_from_many(post_id, [author_id])
+    async for batch in _follower_batches(ctx, author_id, active_since=None):
+        await ctx.timelines.remove_from_many(post_id, batch)
+
+
+async def on_follow_created(ctx: WorkerContext, event: Event) -> None:
+    """Merge the followee's recent posts into the follower's timeline."""
+    follower_id, followee_id = int(event.payload["followerId"]), int(event.payload["followeeId"])
+    window = await ctx.timelines.window(follower_id, before=None, limit=1)
+    if window is None:
+        return  # not materialized: the next read rebuilds it with this followee in
+    async with ctx.db.read() as conn:
+        still = await _follows(conn, follower_id, followee_id)
+        ids = (
+            await recent_post_ids(
+                conn, [followee_id], before=None, floor=window.floor, limit=ctx.settings.timeline_cap
+            )
+            if still
+            else []
+        )
+    await ctx.timelines.merge(follower_id, ids)
+
+
+async def on_follow_removed(ctx: WorkerContext, event: Event) -> None:
+    """Take the former followee's posts out of the follower's timeline (readers filter already)."""
+    follower_id, followee_id = int(event.payload["followerId"]), int(event.payload["followeeId"])
+    window = await ctx.timelines.window(follower_id, before=None, limit=1)
+    if window is None:
+        return
+    async with ctx.db.read() as conn:
+        if await _follows(conn, follower_id, followee_id):
+            return  # followed again since: keep the posts
+        ids = await recent_post_ids(
+            conn, [followee_id], before=None, floor=window.floor, limit=ctx.settings.timeline_cap
+        )
+    await ctx.timelines.remove(follower_id, ids)
+
+
+async def _follows(conn: AsyncConnection, follower_id: int, followee_id: int) -> bool:
+    found = await conn.scalar(
+        select(follows.c.id).where(follows.c.follower_id == follower_id, follows.c.followee_id == followee_id)
+    )
+    return found is not None
+
+
+async def _follower_batches(
+    ctx: WorkerContext, author_id: int, *, active_since: datetime | None
+) -> AsyncIterator[list[int]]:
+    """Followers in id order, a batch at a time; only those active since the cutoff when given."""
+    last = 0
+    while True:
+        query = (
+            select(follows.c.follower_id)
+            .where(follows.c.followee_id == author_id, follows.c.follower_id > last)
+            .order_by(follows.c.follower_id)
+            .limit(ctx.settings.fanout_batch_size)
+        )
+        if active_since is not None:
+            query = query.join(users, users.c.id == follows.c.follower_id).where(
+                users.c.last_active_at >= active_since
+            )
+        async with ctx.db.read() as conn:
+            batch = list((await conn.execute(query)).scalars())
+        if not batch:
+            return
+        yield batch
+        if len(batch) < ctx.settings.fanout_batch_size:
+            return
+        last = batch[-1]

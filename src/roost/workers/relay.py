@@ -1,0 +1,75 @@
+"""The outbox relay: committed events go to the event sink (inline handlers or a stream), then are marked sent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from roost.adapters.sql import outbox
+from roost.adapters.sql.database import Database
+from roost.core.errors import Unavailable
+from roost.ports import EventSink
+
+log = logging.getLogger(__name__)
+
+
+async def relay_once(db: Database, sink: EventSink, *, batch: int = 500) -> int:
+    """Relay one batch of unsent events in id order; returns how many were sent."""
+    async with db.read() as conn:
+        events = await outbox.unsent(conn, limit=batch)
+    if not events:
+        return 0
+    await sink.publish(events)
+    async with db.transaction() as conn:
+        await outbox.mark_sent(conn, [e.id for e in events])
+    return len(events)
+
+
+class RelayLoop:
+    """Runs the relay in the background, woken by every commit and by a slow poll as a backstop."""
+
+    def __init__(self, db: Database, sink: EventSink, *, poll_seconds: float = 0.5) -> None:
+        self._db = db
+        self._sink = sink
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def drain(self) -> int:
+        """Relay until the outbox is empty (tests and shutdown)."""
+        total = 0
+        while True:
+            async with self._lock:
+                sent = await relay_once(self._db, self._sink)
+            total += sent
+            if not sent:
+                return total
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Unavailable:
+                log.warning("outbox relay: database unavailable, retrying")
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("outbox relay failed, retrying")
+                await asyncio.sleep(1.0)
