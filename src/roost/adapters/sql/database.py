@@ -29,13 +29,22 @@ _SQLITE_PRAGMAS = (
 
 
 class StatementCounter:
-    """Counts statements sent to the database, so tests can pin the feed's query count."""
+    """Counts queries sent to the database (not BEGIN), so tests can pin the feed's query count."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.recent: list[str] = []
 
     def reset(self) -> None:
         self.count = 0
+        self.recent.clear()
+
+    def record(self, statement: str) -> None:
+        if statement.startswith("BEGIN"):
+            return
+        self.count += 1
+        if len(self.recent) < 100:
+            self.recent.append(statement)
 
 
 class Database:
@@ -60,8 +69,8 @@ class Database:
             self._write_lock = None
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
 
-    def _count(self, *args: Any) -> None:
-        self.statements.count += 1
+    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.record(statement)
 
     def _configure_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine

@@ -1,0 +1,1 @@
+"""Redis adapters for the production profile: timelines, recent-post lists and their key names."""

@@ -1,0 +1,221 @@
+"""Capped sorted sets of post ids with a floor, shared by Redis timelines and recent-post lists.
+
+Encoding. A post id (0 <= id < 2**63) is stored as the member `id.to_bytes(8, "big")` with score 0.
+Equal scores make Redis order members by memcmp, and fixed-width big-endian bytes sort exactly like
+the integers, so `ZRANGE ... BYLEX REV LIMIT` pages through ids with no float rounding (a double
+holds only 53 bits). In a listpack an entry costs 12 bytes: 10 for the member (header, 8 bytes,
+back-length) and 2 for the small-integer score.
+
+Meta. Each set has a meta string key in the same hash slot:
+- 8 bytes: the floor F of a trusted set; the set holds every inserted id >= F and nothing below.
+- 16 bytes: PENDING_FLOOR followed by a bound T: the set is being (re)built and holds nothing
+  trusted yet; ids below T were trimmed away while pending (T is 0 until a trim happens).
+- missing: nothing is materialized; a set without its meta is garbage.
+Every write keeps `cap` as a hard limit: an id enters a full set only by evicting the smallest,
+and any eviction raises the floor (or T) to the smallest id kept, so the floor never drops.
+
+Server setting. A set stays in the compact listpack encoding only while it has at most
+`zset-max-listpack-entries` members (default 128), and it never converts back once it grows past
+it. The setting must be >= cap, e.g. `CONFIG SET zset-max-listpack-entries 1024` (also put it in
+redis.conf: CONFIG SET does not survive a restart); `ensure_server_config` tries to raise it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis.asyncio
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, ResponseError
+from redis.typing import EncodableT
+
+from roost.ports import PENDING_FLOOR
+
+log = logging.getLogger(__name__)
+
+_MAX_ID = PENDING_FLOOR
+# The 16-byte meta of a freshly opened pending set: nothing trimmed yet.
+PENDING_META = PENDING_FLOOR.to_bytes(8, "big") + bytes(8)
+
+
+def pack(post_id: int) -> bytes:
+    """The member encoding of a post id."""
+    if not 0 <= post_id <= _MAX_ID:
+        raise ValueError(f"post id out of range: {post_id}")
+    return post_id.to_bytes(8, "big")
+
+
+def unpack(member: bytes) -> int:
+    return int.from_bytes(member, "big")
+
+
+def pack_sorted(post_ids: Iterable[int], cap: int) -> list[bytes]:
+    """Distinct members, largest first (the order the Lua `insert` relies on to stop early).
+
+    Only the cap + 1 largest can matter: at most cap are kept, and one more is enough for the
+    script to see that something was trimmed and raise the floor.
+    """
+    return [pack(p) for p in sorted(set(post_ids), reverse=True)[: cap + 1]]
+
+
+def below(before: int | None) -> bytes:
+    """The exclusive upper BYLEX bound for ids < before."""
+    if before is None or before > _MAX_ID:
+        return b"+"
+    return b"(" + max(before, 0).to_bytes(8, "big")
+
+
+def floor_of(meta: bytes) -> int:
+    """The floor recorded in a meta value (PENDING_FLOOR while pending)."""
+    return unpack(meta[:8])
+
+
+# Lua helpers prepended to every script. Lua's `<` on strings uses strcoll, which Redis sets from
+# the locale, so ids are compared byte by byte instead.
+LUA_LIB = r"""
+local PENDING = '\127\255\255\255\255\255\255\255'
+
+local function less(a, b)
+  for i = 1, 8 do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return false
+end
+
+-- floor, bound (nothing in the set is below it), pending
+local function read_meta(meta)
+  if #meta > 8 then return PENDING, string.sub(meta, 9, 16), true end
+  return meta, meta, false
+end
+
+local function write_meta(key, bound, pending)
+  if pending then bound = PENDING .. bound end
+  redis.call('SET', key, bound)
+end
+
+local function touch(ttl)
+  ttl = tonumber(ttl)
+  if ttl > 0 then
+    redis.call('EXPIRE', KEYS[1], ttl)
+    redis.call('EXPIRE', KEYS[2], ttl)
+  end
+end
+
+-- Adds ARGV[first..] (distinct members, largest first) to the set KEYS[1] without ever holding
+-- more than cap members, so a listpack never converts to a skiplist. Members below `bound` are
+-- skipped. Returns the number added, whether anything was trimmed, and the new bound: the
+-- smallest member kept if anything was trimmed (everything trimmed is below it).
+local function insert(cap, bound, first)
+  local set = KEYS[1]
+  local card = redis.call('ZCARD', set)
+  local trimmed = false
+  if card > cap then
+    -- Only after the cap was lowered.
+    redis.call('ZREMRANGEBYRANK', set, 0, card - cap - 1)
+    card = cap
+    trimmed = true
+  end
+  local added = 0
+  local smallest = nil
+  for i = first, #ARGV do
+    local m = ARGV[i]
+    if less(m, bound) then break end
+    if card < cap then
+      if redis.call('ZADD', set, 0, m) == 1 then
+        card = card + 1
+        added = added + 1
+      end
+      smallest = nil
+    else
+      if smallest == nil then smallest = redis.call('ZRANGE', set, 0, 0)[1] end
+      if less(m, smallest) then
+        -- It and every later (smaller) member would be trimmed at once.
+        trimmed = true
+        break
+      end
+      if m ~= smallest and not redis.call('ZSCORE', set, m) then
+        redis.call('ZPOPMIN', set)
+        redis.call('ZADD', set, 0, m)
+        added = added + 1
+        trimmed = true
+        smallest = nil
+      end
+    end
+  end
+  if trimmed then bound = redis.call('ZRANGE', set, 0, 0)[1] end
+  return added, trimmed, bound
+end
+"""
+
+
+def register(client: redis.asyncio.Redis, body: str) -> AsyncScript:
+    return client.register_script(LUA_LIB + body)
+
+
+async def run_script(
+    client: redis.asyncio.Redis, script: AsyncScript, keys: Sequence[str], args: Sequence[EncodableT]
+) -> Any:
+    """One EVALSHA (AsyncScript loads the script and retries on NOSCRIPT)."""
+    return await script(keys=keys, args=args, client=client)
+
+
+async def run_batch(
+    client: redis.asyncio.Redis,
+    script: AsyncScript,
+    calls: Sequence[tuple[Sequence[str], Sequence[EncodableT]]],
+) -> list[Any]:
+    """Runs `script` once per call in one non-transactional pipeline: one round trip.
+
+    Pipeline-registered AsyncScripts would add a SCRIPT EXISTS round trip to every batch, so this
+    sends bare EVALSHAs and loads the script only when the server answers NOSCRIPT (after a restart
+    or SCRIPT FLUSH), retrying just the calls that did not run. Each call touches one user's keys,
+    so the batch also works on Redis Cluster, unlike one script over many users' keys.
+    """
+    results: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
+    for _attempt in range(2):
+        async with client.pipeline(transaction=False) as pipe:
+            for i in todo:
+                keys, args = calls[i]
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+        missing: list[int] = []
+        for i, reply in zip(todo, replies, strict=True):
+            if isinstance(reply, NoScriptError):
+                missing.append(i)
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                results[i] = reply
+        if not missing:
+            return results
+        script.sha = await client.script_load(script.script)
+        todo = missing
+    raise NoScriptError("script vanished from the server twice in a row")
+
+
+async def ensure_listpack_entries(client: redis.asyncio.Redis, cap: int) -> bool:
+    """Raises zset-max-listpack-entries to at least cap; False (and a warning) if it cannot.
+
+    Only a refusal (CONFIG disabled or not permitted, as on managed services) is absorbed; an
+    unreachable server raises, so the caller does not report a misleading cause.
+    """
+    name = "zset-max-listpack-entries"
+    try:
+        current = (await client.config_get(name)).get(name)
+        if current is not None and int(current) >= cap:
+            return True
+        await client.config_set(name, cap)
+    except ResponseError as e:
+        log.warning(
+            "cannot raise %s to %d (%s): sets of more than the current limit will use the skiplist "
+            "encoding, several times larger; set it in the server configuration",
+            name,
+            cap,
+            e,
+        )
+        return False
+    return True

@@ -1,0 +1,427 @@
+"""RedisTimelineStore against a real Redis: port semantics, exact cap and floor, encoding and memory."""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+import pytest
+import redis.asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.crc import key_slot
+
+from roost.adapters.redis.idsets import unpack
+from roost.adapters.redis.keys import Keys
+from roost.adapters.redis.timelines import RedisTimelineStore
+from roost.ports import PENDING_FLOOR, TimelineWindow
+
+BIG = 1 << 62  # ids in the 63-bit range, beyond what a double holds exactly
+
+
+def store(client: redis.asyncio.Redis, prefix: str, cap: int = 10) -> RedisTimelineStore:
+    return RedisTimelineStore(client, prefix=prefix, cap=cap)
+
+
+async def materialize(s: RedisTimelineStore, owner: int, ids: Sequence[int] = (), floor: int = 0) -> None:
+    await s.begin_rebuild(owner)
+    await s.finish_rebuild(owner, ids, floor)
+
+
+async def test_window_of_missing_timeline_is_none(client: redis.asyncio.Redis, prefix: str) -> None:
+    assert await store(client, prefix).window(1, before=None, limit=20) is None
+
+
+async def test_empty_materialized_timeline(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix)
+    await materialize(s, 1)
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([], 0)
+
+
+async def test_push_only_into_materialized(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix)
+    await materialize(s, 1)
+    await materialize(s, 3)
+    assert await s.push(BIG + 7, [1, 2, 3]) == 2
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([BIG + 7], 0)
+    assert await s.window(2, before=None, limit=20) is None
+    assert await client.exists(Keys(prefix).timeline(2)) == 0
+    # Idempotent: a redelivered event adds nothing.
+    assert await s.push(BIG + 7, [1, 2, 3]) == 0
+    assert await s.push(BIG + 8, []) == 0
+
+
+async def test_ids_order_exactly_beyond_double_precision(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix, cap=100)
+    ids = [BIG + 1, BIG + 2, BIG + 3, 5, 256, 1 << 40, PENDING_FLOOR - 1]
+    await materialize(s, 1, ids)
+    w = await s.window(1, before=None, limit=100)
+    assert w == TimelineWindow(sorted(ids, reverse=True), 0)
+    assert await s.window(1, before=BIG + 3, limit=2) == TimelineWindow([BIG + 2, BIG + 1], 0)
+    assert await s.window(1, before=6, limit=10) == TimelineWindow([5], 0)
+    assert await s.window(1, before=0, limit=10) == TimelineWindow([], 0)
+    assert await s.window(1, before=1 << 70, limit=1) == TimelineWindow([PENDING_FLOOR - 1], 0)
+    assert await s.window(1, before=None, limit=0) == TimelineWindow([], 0)
+
+
+async def test_cap_and_floor_after_many_pushes(client: redis.asyncio.Redis, prefix: str) -> None:
+    cap = 10
+    s = store(client, prefix, cap=cap)
+    await materialize(s, 1)
+    ids = [BIG + i for i in range(1, 51)]
+    rng = random.Random(1)
+    rng.shuffle(ids)
+    pushed: list[int] = []
+    for post_id in ids:
+        await s.push(post_id, [1])
+        pushed.append(post_id)
+        w = await s.window(1, before=None, limit=100)
+        assert w is not None
+        kept = sorted(pushed, reverse=True)[:cap]
+        if len(pushed) <= cap:
+            assert w == TimelineWindow(kept, 0)
+        else:
+            # Every retained id >= floor, the floor is the smallest retained one, nothing above it lost.
+            assert w.post_ids == [p for p in kept if p >= w.floor]
+            assert w.floor == min(w.post_ids)
+        assert await client.zcard(Keys(prefix).timeline(1)) <= cap
+    w = await s.window(1, before=None, limit=100)
+    assert w == TimelineWindow([BIG + i for i in range(50, 40, -1)], BIG + 41)
+    # Older than the floor: cannot enter, the floor stays.
+    assert await s.push(BIG + 3, [1]) == 0
+    assert await s.window(1, before=None, limit=100) == w
+
+
+async def test_floor_never_decreases(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix, cap=3)
+    await materialize(s, 1, [10, 20, 30, 40], 5)
+    assert await s.window(1, before=None, limit=10) == TimelineWindow([40, 30, 20], 20)
+    await s.remove(1, [40, 30])
+    await s.merge(1, [1, 2, 25])
+    assert await s.window(1, before=None, limit=10) == TimelineWindow([25, 20], 20)
+
+
+async def test_pending_rebuild_receives_pushes(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix)
+    await s.begin_rebuild(1)
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([], PENDING_FLOOR)
+    assert await s.push(100, [1]) == 1
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([], PENDING_FLOOR)
+    await s.finish_rebuild(1, [90, 80, 100], 80)
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([100, 90, 80], 80)
+
+
+async def test_begin_rebuild_discards_old_entries(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix)
+    await materialize(s, 1, [1, 2, 3])
+    await s.begin_rebuild(1)
+    await s.finish_rebuild(1, [5], 4)
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([5], 4)
+
+
+async def test_finish_rebuild_union_and_trim(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix, cap=5)
+    await s.begin_rebuild(1)
+    await s.push(50, [1])
+    await s.finish_rebuild(1, [10, 20, 30, 40, 45, 48], 10)
+    # Union of 7, trimmed to 5: the floor rises from 10 to the smallest kept.
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([50, 48, 45, 40, 30], 30)
+
+
+async def test_trim_while_pending_raises_the_final_floor(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix, cap=3)
+    await s.begin_rebuild(1)
+    for post_id in (100, 101, 102, 103, 104):
+        await s.push(post_id, [1])
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([], PENDING_FLOOR)
+    # 100 and 101 were trimmed while pending: the rebuilt 99 must not appear to follow 102.
+    await s.finish_rebuild(1, [99, 98], 98)
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([104, 103, 102], 102)
+
+
+async def test_pending_trim_bound_survives_removals(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix, cap=2)
+    await s.begin_rebuild(1)
+    for post_id in (10, 11, 12):
+        await s.push(post_id, [1])
+    await s.remove(1, [12])
+    # 10 was trimmed: 5 must not be listed after 11 as if nothing were missing between them.
+    await s.finish_rebuild(1, [5], 0)
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([11], 11)
+
+
+async def test_finish_rebuild_of_dropped_timeline_does_nothing(
+    client: redis.asyncio.Redis, prefix: str
+) -> None:
+    s = store(client, prefix)
+    await s.begin_rebuild(1)
+    await s.drop(1)
+    await s.finish_rebuild(1, [1, 2], 0)
+    assert await s.window(1, before=None, limit=20) is None
+    assert await client.exists(Keys(prefix).timeline(1), Keys(prefix).timeline_meta(1)) == 0
+
+
+async def test_merge(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix, cap=4)
+    await s.merge(2, [1, 2])
+    assert await s.window(2, before=None, limit=20) is None
+    await materialize(s, 1, [10, 20], 5)
+    await s.merge(1, [])
+    await s.merge(1, [3, 15, 20, 25])  # 3 is below the floor: invisible, so not stored
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([25, 20, 15, 10], 5)
+    await s.merge(1, [30, 1, 12])
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([30, 25, 20, 15], 15)
+    # More than cap + 1 ids at once still raise the floor correctly.
+    await s.merge(1, list(range(100, 120)))
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([119, 118, 117, 116], 116)
+
+
+async def test_remove_and_remove_from_many_and_drop(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix)
+    for owner in (1, 2, 3):
+        await materialize(s, owner, [10, 20, 30])
+    await s.remove(1, [20, 99])
+    await s.remove(1, [])
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([30, 10], 0)
+    await s.remove_from_many(30, [1, 2, 4])
+    await s.remove_from_many(30, [])
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([10], 0)
+    assert await s.window(2, before=None, limit=20) == TimelineWindow([20, 10], 0)
+    assert await s.window(3, before=None, limit=20) == TimelineWindow([30, 20, 10], 0)
+    await s.remove(1, [10])
+    assert await s.window(1, before=None, limit=20) == TimelineWindow([], 0)
+    await s.drop(2)
+    assert await s.window(2, before=None, limit=20) is None
+
+
+async def test_keys_share_a_slot_per_owner() -> None:
+    keys = Keys("roost")
+    assert keys.timeline(42) == "roost:tl:{42}"
+    assert keys.timeline_meta(42) == "roost:tlm:{42}"
+    assert key_slot(keys.timeline(42).encode()) == key_slot(keys.timeline_meta(42).encode())
+    assert key_slot(keys.recent(42).encode()) == key_slot(keys.recent_meta(42).encode())
+    assert key_slot(keys.timeline(42).encode()) != key_slot(keys.timeline(43).encode())
+    for bad in ("", "a{b", "a}"):
+        with pytest.raises(ValueError, match="prefix"):
+            Keys(bad)
+
+
+async def test_rejects_decoding_client() -> None:
+    client = redis.asyncio.Redis(decode_responses=True)
+    with pytest.raises(ValueError, match="decode_responses"):
+        RedisTimelineStore(client, prefix="x", cap=10)
+    await client.aclose()
+
+
+async def test_full_timeline_is_a_compact_listpack(client: redis.asyncio.Redis, prefix: str) -> None:
+    name = "zset-max-listpack-entries"
+    original = (await client.config_get(name))[name]
+    assert original is not None
+    cap = 800
+    s = store(client, prefix, cap=cap)
+    try:
+        assert await s.ensure_server_config()
+        assert int((await client.config_get(name))[name] or 0) >= cap
+        # Exactly cap: a set that ever held cap + 1 members would convert and never come back.
+        await client.config_set(name, cap)
+        await materialize(s, 1, [BIG + i for i in range(cap)])
+        for i in range(cap, cap + 50):
+            await s.push(BIG + i, [1])
+        await s.merge(1, [BIG + i for i in range(cap + 50, cap + 300)])
+        key = Keys(prefix).timeline(1)
+        assert await client.zcard(key) == cap
+        assert await client.object("ENCODING", key) == b"listpack"
+        usage = await client.memory_usage(key)
+        assert usage is not None
+        per_entry = usage / cap
+        print(f"\nMEMORY USAGE {usage} bytes for {cap} entries: {per_entry:.2f} bytes/entry")
+        assert per_entry <= 21
+    finally:
+        await client.config_set(name, original)
+
+
+async def test_ensure_server_config_warns_when_refused(
+    client: redis.asyncio.Redis, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    user, password = f"{prefix}-user", uuid.uuid4().hex
+    await client.acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all", "-config"]
+    )
+    limited = redis.asyncio.Redis(host="127.0.0.1", port=6379, username=user, password=password)
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert not await store(limited, prefix, cap=1 << 30).ensure_server_config()
+        assert "zset-max-listpack-entries" in caplog.text
+    finally:
+        await limited.aclose()
+        await client.acl_deluser(user)
+
+
+async def test_push_batch_is_one_round_trip(
+    client: redis.asyncio.Redis, prefix: str, round_trips: Callable[[], int]
+) -> None:
+    s = store(client, prefix)
+    owners = list(range(200))
+    for owner in owners[::2]:
+        await materialize(s, owner)
+    await s.push(1, owners)  # scripts loaded now
+    before = round_trips()
+    assert await s.push(2, owners) == 100
+    assert round_trips() - before == 1
+    before = round_trips()
+    await s.remove_from_many(2, owners)
+    assert round_trips() - before == 1
+    before = round_trips()
+    assert await s.window(0, before=None, limit=5) == TimelineWindow([1], 0)
+    assert round_trips() - before == 1
+
+
+async def test_push_survives_script_flush(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix)
+    await materialize(s, 1)
+    await materialize(s, 2)
+    await client.script_flush()
+    assert await s.push(5, [1, 2, 3]) == 2
+    assert await s.window(2, before=None, limit=5) == TimelineWindow([5], 0)
+
+
+async def test_ttl_refreshed_on_both_keys(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = RedisTimelineStore(client, prefix=prefix, cap=10, ttl_seconds=1000)
+    await materialize(s, 1, [1, 2])
+    await s.push(3, [1])
+    keys = Keys(prefix)
+    assert 900 < await client.ttl(keys.timeline(1)) <= 1000
+    assert 900 < await client.ttl(keys.timeline_meta(1)) <= 1000
+    assert await store(client, prefix).window(1, before=None, limit=5) == TimelineWindow([3, 2, 1], 0)
+
+
+# --- Property test against a Python model -------------------------------------------------------
+
+
+@dataclass
+class ModelTimeline:
+    entries: set[int] = field(default_factory=set)
+    floor: int = PENDING_FLOOR
+    pending: bool = True
+    # While pending: ids below it were trimmed away.
+    bound: int = 0
+
+
+class Model:
+    """The specified behaviour, written the slow and obvious way."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.timelines: dict[int, ModelTimeline] = {}
+
+    def _insert(self, t: ModelTimeline, ids: Sequence[int], bound: int) -> int:
+        union = t.entries | {i for i in ids if i >= bound}
+        kept = set(sorted(union, reverse=True)[: self.cap])
+        added = len(kept - t.entries)
+        t.entries = kept
+        if len(union) > self.cap:
+            if t.pending:
+                t.bound = min(kept)
+            else:
+                t.floor = min(kept)
+        return added
+
+    def window(self, owner: int, before: int | None, limit: int) -> TimelineWindow | None:
+        t = self.timelines.get(owner)
+        if t is None:
+            return None
+        if t.pending:
+            return TimelineWindow([], PENDING_FLOOR)
+        ids = sorted((e for e in t.entries if before is None or e < before), reverse=True)
+        return TimelineWindow(ids[:limit], t.floor)
+
+    def push(self, post_id: int, owners: Sequence[int]) -> int:
+        added = 0
+        for owner in owners:
+            t = self.timelines.get(owner)
+            if t is not None:
+                added += self._insert(t, [post_id], t.bound if t.pending else t.floor)
+        return added
+
+    def merge(self, owner: int, ids: Sequence[int]) -> None:
+        t = self.timelines.get(owner)
+        if t is not None:
+            self._insert(t, ids, t.bound if t.pending else t.floor)
+
+    def remove(self, owner: int, ids: Sequence[int]) -> None:
+        t = self.timelines.get(owner)
+        if t is not None:
+            t.entries -= set(ids)
+
+    def remove_from_many(self, post_id: int, owners: Sequence[int]) -> None:
+        for owner in owners:
+            self.remove(owner, [post_id])
+
+    def begin_rebuild(self, owner: int) -> None:
+        self.timelines[owner] = ModelTimeline()
+
+    def finish_rebuild(self, owner: int, ids: Sequence[int], floor: int) -> None:
+        t = self.timelines.get(owner)
+        if t is None:
+            return
+        floor = max(floor, t.bound if t.pending else t.floor)
+        t.entries = {e for e in t.entries if e >= floor}
+        t.pending, t.floor = False, floor
+        self._insert(t, ids, floor)
+
+    def drop(self, owner: int) -> None:
+        self.timelines.pop(owner, None)
+
+
+N_OWNERS = 2
+OWNERS = st.integers(0, N_OWNERS - 1)
+POST_IDS = st.integers(0, 30).map(lambda i: BIG + i)
+OPS = st.one_of(
+    st.tuples(st.just("push"), POST_IDS, st.lists(OWNERS, max_size=N_OWNERS, unique=True)),
+    st.tuples(st.just("merge"), OWNERS, st.lists(POST_IDS, max_size=8)),
+    st.tuples(st.just("remove"), OWNERS, st.lists(POST_IDS, max_size=3)),
+    st.tuples(st.just("remove_from_many"), POST_IDS, st.lists(OWNERS, max_size=N_OWNERS, unique=True)),
+    st.tuples(st.just("begin_rebuild"), OWNERS),
+    st.tuples(st.just("finish_rebuild"), OWNERS, st.lists(POST_IDS, max_size=8), POST_IDS),
+    st.tuples(st.just("drop"), OWNERS),
+    st.tuples(st.just("window"), OWNERS, st.none() | POST_IDS, st.integers(0, 6)),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cap=st.integers(1, 6), ops=st.lists(OPS, max_size=60))
+async def test_matches_model(client: redis.asyncio.Redis, cap: int, ops: list[tuple[object, ...]]) -> None:
+    prefix = f"roost-test-{uuid.uuid4().hex}"
+    s = store(client, prefix, cap=cap)
+    model = Model(cap)
+    try:
+        for op in ops:
+            name, *args = op
+            if name == "window":
+                owner, before, limit = args
+                assert isinstance(owner, int)
+                assert isinstance(limit, int)
+                assert before is None or isinstance(before, int)
+                assert await s.window(owner, before=before, limit=limit) == model.window(
+                    owner, before, limit
+                ), op
+            elif name == "push":
+                assert await s.push(*args) == model.push(*args), op  # type: ignore[arg-type]
+            else:
+                await getattr(s, str(name))(*args)
+                getattr(model, str(name))(*args)
+            # The stored state, not just what windows show, must match: hidden extra entries
+            # would change later trimming.
+            for owner, t in model.timelines.items():
+                stored = await client.zrange(Keys(prefix).timeline(owner), 0, -1)
+                assert [unpack(cast(bytes, m)) for m in stored] == sorted(t.entries), op
+            for owner in range(N_OWNERS):
+                assert await s.window(owner, before=None, limit=100) == model.window(owner, None, 100), op
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
