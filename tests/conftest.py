@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from roost.runtime import Runtime
-from tests.support import PROFILES, Api, api_client, running
+from tests.support import PROFILES, Api, api_client, drop_session_database, running
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_session_database() -> Iterator[None]:
+    """The production profile's PostgreSQL database lives for the session (per xdist worker)."""
+    yield
+    drop_session_database()
 
 
 @pytest.fixture(params=PROFILES)

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import redis.asyncio
 import typer
 import uvicorn
 
+from roost.adapters.sql import migrate as migrations
+from roost.adapters.sql.database import Database
+from roost.bench.cli import bench_app
+from roost.core.errors import Unavailable
 from roost.core.settings import Settings
+from roost.runtime import Runtime
+from roost.workers.consumer import default_consumer_name, run_worker
+from roost.workers.stream_relay import stream_relay
 
 app = typer.Typer(help="roost: a social feed server.", no_args_is_help=True, add_completion=False)
+app.add_typer(bench_app, name="bench")
 
 
 @app.callback()
@@ -25,6 +37,11 @@ def serve(
     settings = Settings()
     if workers > 1 and settings.is_embedded:
         raise typer.BadParameter("--workers > 1 needs the production profile (ROOST_REDIS_URL)")
+    if not settings.is_sqlite:
+        problem = asyncio.run(_schema_problem(settings))
+        if problem is not None:
+            typer.echo(f"roost: {problem}", err=True)
+            raise typer.Exit(1)
     uvicorn.run(
         "roost.api.asgi:app",
         host=host or settings.host,
@@ -33,6 +50,69 @@ def serve(
         log_level="info",
         access_log=False,
     )
+
+
+async def _schema_problem(settings: Settings) -> str | None:
+    """Why serving must not start (unreachable, unmigrated or outdated database), or None."""
+    db = Database(settings.sqlalchemy_url, pool_size=1, max_overflow=0)
+    try:
+        await migrations.require_current(db)
+    except Unavailable as e:
+        return f"{e.message}; check ROOST_DATABASE_URL"
+    except migrations.SchemaNotCurrent as e:
+        return str(e)
+    finally:
+        await db.dispose()
+    return None
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations (the embedded profile also migrates itself on start)."""
+    settings = Settings()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        status = asyncio.run(_migrate(settings))
+    except Unavailable as e:
+        typer.echo(f"roost: {e.message}; check ROOST_DATABASE_URL", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(status.describe())
+
+
+async def _migrate(settings: Settings) -> migrations.SchemaStatus:
+    db = Database(settings.sqlalchemy_url, pool_size=1, max_overflow=0)
+    try:
+        return await migrations.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+@app.command()
+def worker(
+    name: str | None = typer.Option(None, help="consumer name, unique per process (default host-pid)"),
+    relay: bool = typer.Option(True, help="also relay the outbox to the event stream"),
+) -> None:
+    """Consume the event stream: fan-out and the other consumers (production profile)."""
+    settings = Settings()
+    if settings.is_embedded:
+        raise typer.BadParameter("roost worker needs ROOST_REDIS_URL; `roost serve` runs embedded workers")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_work(settings, name or default_consumer_name(), relay=relay))
+
+
+async def _work(settings: Settings, name: str, *, relay: bool) -> None:
+    runtime = Runtime.build(settings, relay_factory=stream_relay)
+    await runtime.start(background=False)
+    # The consumer's own client: no socket timeout, its reads block (members are binary, not decoded).
+    client = redis.asyncio.Redis.from_url(settings.redis_url or "")
+    try:
+        await run_worker(
+            client, runtime.workers, settings, consumer_name=name, relay=runtime.relay if relay else None
+        )
+    finally:
+        await client.aclose()
+        await runtime.stop()
 
 
 def main() -> None:

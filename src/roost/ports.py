@@ -82,3 +82,83 @@ class PubSub(Protocol):
     async def publish(self, channel: str, message: bytes) -> None: ...
 
     def subscribe(self, channel: str) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One event of a user's live stream; `id` is the user's sequence number, increasing."""
+
+    id: int
+    event: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event for one user's live stream, before it gets its sequence number."""
+
+    user_id: int
+    event: str
+    data: Mapping[str, Any]
+
+
+class StreamClosed(Exception):
+    """The live stream ended on the server's side: slow consumer, shutdown."""
+
+
+class LiveStream(Protocol):
+    """One open SSE or WebSocket connection of a user, with a bounded queue of events."""
+
+    async def next(self, wait: float) -> StreamEvent | None:
+        """The next event, or None after `wait` idle seconds; raises StreamClosed once closed."""
+        ...
+
+    async def heartbeat(self) -> None:
+        """Keep the user present and catch up on anything the live path missed."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class RealtimeHub(Protocol):
+    """Per-user event streams: sequence ids, a short replay buffer, presence, delivery to connections."""
+
+    async def online(self, user_ids: Sequence[int]) -> set[int]:
+        """The users among `user_ids` who have a stream open (or had, within the presence expiry)."""
+        ...
+
+    def online_users(self, *, batch: int) -> AsyncIterator[list[int]]:
+        """Every present user, a batch at a time (the celebrity path: online users are few)."""
+        ...
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Give each message its user's next sequence id, buffer it for replay and deliver it."""
+        ...
+
+    async def publish_to_user(self, user_id: int, event_type: str, data: Mapping[str, Any]) -> bool:
+        """Publish to one user if present (offline users cost nothing); whether it was published."""
+        ...
+
+    async def open(self, user_id: int, *, last_event_id: int | None) -> LiveStream:
+        """A stream resuming after `last_event_id` (replay, or a `reset` event when the gap is lost)."""
+        ...
+
+    async def close(self) -> None:
+        """End every stream of this process (shutdown)."""
+        ...
+
+
+class Counters(Protocol):
+    """Post engagement counts buffered outside the database (production): deltas flushed in batches.
+
+    Counter names are "like" and "repost". The exact value of a counter is the database column plus
+    the pending delta; the embedded profile has no Counters and updates the column in the transaction.
+    """
+
+    async def add(self, post_id: int, name: str, delta: int) -> int:
+        """Add to one counter's delta (after the commit that made it true); returns its whole unflushed delta."""
+        ...
+
+    async def pending(self, post_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        """Deltas not yet in the database, by post id and counter name (absent means zero)."""
+        ...

@@ -3,23 +3,70 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Connection
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from roost.adapters.embedded.events import InlineSink
+from roost.adapters.embedded.realtime import EmbeddedRealtimeHub
 from roost.adapters.embedded.timelines import SqlTimelineStore
+from roost.adapters.redis.pull import RedisPull
+from roost.adapters.redis.recent import RedisRecentPosts
+from roost.adapters.redis.resilient import (
+    REDIS_ERRORS,
+    RedisGatedSink,
+    RedisHealth,
+    ResilientTimelineStore,
+    redis_ping,
+)
+from roost.adapters.redis.timelines import RedisTimelineStore
+from roost.adapters.sql import migrate
 from roost.adapters.sql.database import Database
-from roost.adapters.sql.tables import metadata
+from roost.core.errors import Unavailable
 from roost.core.ids import IdGenerator
 from roost.core.security import Passwords, Tokens
 from roost.core.settings import Settings
-from roost.queries.feed import DatabasePull, FeedContext
+from roost.ports import EventSink, TimelineStore
+from roost.queries.feed import DatabasePull, FeedContext, PullSource
 from roost.workers.context import WorkerContext
+from roost.workers.realtime import LiveUpdates
 from roost.workers.relay import RelayLoop
 
 log = logging.getLogger(__name__)
+
+# After a Redis failure, feed reads skip Redis this long before trying it again.
+REDIS_RETRY_SECONDS = 1.0
+
+# Builds the outbox relay of a runtime from its database, worker context and Redis client (None
+# in the embedded profile). The seam where the production event stream plugs in.
+RelayFactory = Callable[[Database, WorkerContext, Redis | None], RelayLoop]
+
+
+def inline_relay(db: Database, workers: WorkerContext, client: Redis | None) -> RelayLoop:
+    """Events handled by the consumers in this process (embedded; production until the stream is wired)."""
+    sink: EventSink = InlineSink(workers)
+    if client is not None:
+        sink = RedisGatedSink(sink, client)
+    return RelayLoop(db, sink)
+
+
+def connect_redis(url: str) -> Redis:
+    """A client that fails fast, so an outage degrades feeds instead of stalling them.
+
+    One immediate retry replaces a pooled connection that died with a Redis restart.
+    decode_responses stays False: timeline members are binary.
+    """
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
 
 
 def utcnow() -> datetime:
@@ -36,19 +83,47 @@ class Runtime:
     feed: FeedContext
     workers: WorkerContext
     relay: RelayLoop
+    # Production profile only: the Redis client behind timelines, recent posts and the stream.
+    redis: Redis | None = None
     started: bool = field(default=False)
 
     @classmethod
-    def build(cls, settings: Settings, *, passwords: Passwords | None = None) -> Runtime:
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        passwords: Passwords | None = None,
+        relay_factory: RelayFactory = inline_relay,
+    ) -> Runtime:
+        """Embedded profile without ROOST_REDIS_URL, production profile (Redis timelines) with it."""
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(
             settings.sqlalchemy_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
         ids = IdGenerator(settings.worker_id)
-        timelines = SqlTimelineStore(db, cap=settings.timeline_cap)
-        workers = WorkerContext(db=db, ids=ids, timelines=timelines, settings=settings)
-        relay = RelayLoop(db, InlineSink(workers))
+        client: Redis | None = None
+        timelines: TimelineStore
+        feed_timelines: TimelineStore
+        pull: PullSource
+        recent: RedisRecentPosts | None = None
+        if settings.redis_url is None:
+            timelines = feed_timelines = SqlTimelineStore(db, cap=settings.timeline_cap)
+            pull = DatabasePull()
+        else:
+            client = connect_redis(settings.redis_url)
+            prefix, cap = settings.redis_prefix, settings.timeline_cap
+            # Workers write through the plain store (a failure means redelivery); feed reads
+            # through the resilient one (a failure means the database path).
+            timelines = RedisTimelineStore(client, prefix=prefix, cap=cap)
+            recent = RedisRecentPosts(client, prefix=prefix, cap=cap)
+            health = RedisHealth(cooloff=REDIS_RETRY_SECONDS)
+            feed_timelines = ResilientTimelineStore(timelines, health)
+            pull = RedisPull(recent, health, cap=cap)
+        workers = WorkerContext(db=db, ids=ids, timelines=timelines, settings=settings, recent=recent)
+        if client is None:
+            workers.realtime = LiveUpdates(EmbeddedRealtimeHub(), db)
+        relay = relay_factory(db, workers, client)
         db.on_commit(relay.wake)
         return cls(
             settings=settings,
@@ -56,33 +131,55 @@ class Runtime:
             ids=ids,
             passwords=passwords or Passwords(),
             tokens=Tokens(settings.resolved_secret_key(), ttl_seconds=settings.access_token_ttl),
-            feed=FeedContext(db=db, timelines=timelines, pull=DatabasePull(), settings=settings),
+            feed=FeedContext(db=db, timelines=feed_timelines, pull=pull, settings=settings),
             workers=workers,
             relay=relay,
+            redis=client,
         )
 
     async def start(self, *, background: bool = True) -> None:
-        """Prepare the schema (embedded profile migrates itself) and start the in-process workers."""
+        """Prepare the schema and start the in-process workers.
+
+        SQLite migrates itself; PostgreSQL must be at head (`roost migrate`), else SchemaNotCurrent.
+        An unreachable database or Redis does not stop the start: /readyz says so until they are back.
+        """
         if self.settings.is_sqlite:
-            async with self.db.transaction() as conn:
-                await conn.run_sync(_create_all)
+            await migrate.upgrade(self.db)
+        else:
+            try:
+                await migrate.require_current(self.db)
+            except Unavailable:
+                log.warning("database unreachable at start: schema not checked")
+        if self.redis is not None:
+            await self._configure_redis(self.redis)
         if background:
             self.relay.start()
         self.started = True
 
+    async def _configure_redis(self, client: Redis) -> None:
+        """Keep capped timelines compact (zset-max-listpack-entries >= cap) where the server allows."""
+        store = RedisTimelineStore(client, prefix=self.settings.redis_prefix, cap=self.settings.timeline_cap)
+        try:
+            await store.ensure_server_config()
+        except REDIS_ERRORS as e:
+            log.warning("Redis unreachable at start: %s", e)
+
     async def readiness(self) -> dict[str, bool]:
         """Whether each backing service answers."""
-        return {"database": await self.db.ping()}
+        checks = {"database": await self.db.ping()}
+        if self.redis is not None:
+            checks["redis"] = await redis_ping(self.redis)
+        return checks
 
     async def drain(self) -> None:
         """Process every pending event now (tests, and before shutdown)."""
         await self.relay.drain()
 
     async def stop(self) -> None:
+        if self.workers.realtime is not None:
+            await self.workers.realtime.hub.close()
         await self.relay.stop()
         await self.db.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.started = False
-
-
-def _create_all(sync_conn: Connection) -> None:
-    metadata.create_all(sync_conn)

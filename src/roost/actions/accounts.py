@@ -9,11 +9,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from roost.actions.requests import approve_all_pending
 from roost.adapters.sql.database import Database
 from roost.adapters.sql.tables import users
 from roost.core.errors import Conflict, Unauthorized, ValidationFailed
 from roost.core.ids import IdGenerator
 from roost.core.security import Passwords
+from roost.core.settings import Settings
 from roost.core.text import is_valid_username
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
@@ -97,7 +99,16 @@ async def authenticate(db: Database, passwords: Passwords, *, username: str, pas
     return int(row.id)
 
 
-async def update_profile(db: Database, *, user_id: int, changes: ProfileChanges) -> None:
+async def update_profile(
+    db: Database,
+    ids: IdGenerator,
+    settings: Settings,
+    *,
+    user_id: int,
+    changes: ProfileChanges,
+    now: datetime,
+) -> None:
+    """Apply the changes; an account going public approves its pending follow requests with it."""
     values: dict[str, object] = {}
     if changes.display_name is not None:
         values["display_name"] = _check_display_name(changes.display_name)
@@ -112,3 +123,5 @@ async def update_profile(db: Database, *, user_id: int, changes: ProfileChanges)
     if values:
         async with db.transaction() as conn:
             await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+            if changes.is_private is False:
+                await approve_all_pending(conn, ids, settings, owner_id=user_id, now=now)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from roost import __version__
 from roost.api.errors import install_error_handlers
-from roost.api.routes import auth, feed, health, posts, users
+from roost.api.routes import auth, engagement, feed, health, notifications, posts, requests, stream, users
 from roost.core.settings import Settings
 from roost.runtime import Runtime
 
@@ -24,7 +24,8 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
         if owned:
             await rt.start()
         try:
-            yield
+            with stream.closing_streams_on_exit(rt):
+                yield
         finally:
             if owned:
                 await rt.stop()
@@ -37,6 +38,6 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     )
     app.state.runtime = rt
     install_error_handlers(app)
-    for module in (health, auth, users, posts, feed):
+    for module in (health, auth, users, posts, feed, engagement, notifications, requests, stream):
         app.include_router(module.router)
     return app

@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 
 from roost.core.errors import InvalidRequest, Unauthorized
 from roost.core.ids import parse_id
+from roost.queries.users import user_exists
 from roost.runtime import Runtime
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -31,10 +32,17 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_viewer(request: Request, runtime: RuntimeDep) -> int | None:
+async def optional_viewer(request: Request, runtime: RuntimeDep) -> int | None:
     """The viewer's id when a token is sent (and valid), None for anonymous requests."""
     token = _bearer(request)
-    return runtime.tokens.user_id(token) if token is not None else None
+    if token is None:
+        return None
+    viewer = runtime.tokens.user_id(token)
+    # A signature outlives its account: without this a deleted user's token would write orphan rows.
+    async with runtime.db.read() as conn:
+        if not await user_exists(conn, viewer):
+            raise Unauthorized("the account of this token no longer exists")
+    return viewer
 
 
 def required_viewer(viewer: Annotated[int | None, Depends(optional_viewer)]) -> int:

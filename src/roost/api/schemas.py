@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from roost.views import Id, Profile
@@ -10,6 +12,15 @@ from roost.views import Id, Profile
 
 class Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", strict=True)
+
+    @model_validator(mode="after")
+    def _no_nul_characters(self) -> Self:
+        """PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database."""
+        for name, value in self:
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                raise ValueError(f"{to_camel(name)} must not contain NUL characters")
+        return self
 
 
 class RegisterBody(Body):

@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from roost.core.errors import Unauthorized
+from roost.core.ids import parse_id
 
 _ALGORITHM = "HS256"
 
@@ -52,6 +53,7 @@ class Tokens:
         except jwt.PyJWTError:
             raise Unauthorized("access token is not valid") from None
         sub = claims.get("sub")
-        if claims.get("typ") != "access" or not isinstance(sub, str) or not sub.isdigit():
+        user_id = parse_id(sub) if isinstance(sub, str) else None
+        if claims.get("typ") != "access" or user_id is None:
             raise Unauthorized("access token is not valid")
-        return int(sub)
+        return user_id

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     # Number of the worker in the id layout (0-1023); give each process its own in production.
     worker_id: int | None = Field(default=None, ge=0, le=1023)
+    # Redis streams the event stream is split into (by user id); fixed once events flow.
+    stream_partitions: int = Field(default=16, ge=1, le=1024)
+    # Approximate entries kept per partition stream; must exceed the worst consumer lag.
+    stream_maxlen: int = Field(default=100_000, ge=1000)
+    # Milliseconds a delivered event may stay unacknowledged before another worker claims it.
+    claim_idle_ms: int = Field(default=30_000, ge=1)
+    # Deliveries of a failing event before it moves to the dead-letter stream.
+    max_delivery_attempts: int = Field(default=5, ge=1)
 
     @property
     def is_embedded(self) -> bool:

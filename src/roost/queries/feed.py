@@ -239,4 +239,4 @@ async def _first_reposts(
         )
         .group_by(posts.c.repost_of_id)
     )
-    return dict(rows.tuples())
+    return {row[0]: row[1] for row in rows}

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.adapters.sql.tables import blocks, follow_requests, follows, mutes, users
 from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import NotFound
+from roost.core.text import is_valid_username
 from roost.views import FollowUser, Profile, Relationship
 
 
@@ -30,6 +31,10 @@ def _profile_query() -> Select[Any]:
     )
 
 
+async def user_exists(conn: AsyncConnection, user_id: int) -> bool:
+    return await conn.scalar(select(users.c.id).where(users.c.id == user_id)) is not None
+
+
 async def profile_by_id(
     conn: AsyncConnection, user_id: int, *, viewer_id: int | None, include_email: bool = False
 ) -> Profile:
@@ -40,6 +45,8 @@ async def profile_by_id(
 
 
 async def profile_by_username(conn: AsyncConnection, username: str, *, viewer_id: int | None) -> Profile:
+    if not is_valid_username(username):
+        raise NotFound("user not found")  # and no query: PostgreSQL refuses some strings (NUL) outright
     row = (await conn.execute(_profile_query().where(users.c.username_key == username.lower()))).first()
     if row is None:
         raise NotFound("user not found")

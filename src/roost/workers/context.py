@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from roost.adapters.sql.database import Database
 from roost.core.ids import IdGenerator
 from roost.core.settings import Settings
-from roost.ports import Event, TimelineStore
+from roost.ports import Event, RealtimeHub, TimelineStore
 
 
 class RecentPosts(Protocol):
@@ -21,6 +21,16 @@ class RecentPosts(Protocol):
     async def remove(self, author_id: int, post_id: int) -> None: ...
 
 
+class Realtime(Protocol):
+    """Pushes to the live streams of online users (workers/realtime.LiveUpdates)."""
+
+    hub: RealtimeHub
+
+    async def publish_to_user(self, user_id: int, event_type: str, data: Mapping[str, Any]) -> bool: ...
+
+    async def notification_changed(self, user_id: int, notification_id: int) -> None: ...
+
+
 @dataclass
 class WorkerContext:
     db: Database
@@ -28,6 +38,8 @@ class WorkerContext:
     timelines: TimelineStore
     settings: Settings
     recent: RecentPosts | None = None
+    # Live streams of online users (SSE / WebSocket); None where nothing streams.
+    realtime: Realtime | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 

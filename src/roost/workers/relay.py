@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from roost.adapters.sql import outbox
 from roost.adapters.sql.database import Database
@@ -12,6 +13,9 @@ from roost.core.errors import Unavailable
 from roost.ports import EventSink
 
 log = logging.getLogger(__name__)
+
+# One relay step: relays a batch, returns how many events it sent (0 when the outbox is empty).
+RelayStep = Callable[[Database, EventSink], Awaitable[int]]
 
 
 async def relay_once(db: Database, sink: EventSink, *, batch: int = 500) -> int:
@@ -29,9 +33,13 @@ async def relay_once(db: Database, sink: EventSink, *, batch: int = 500) -> int:
 class RelayLoop:
     """Runs the relay in the background, woken by every commit and by a slow poll as a backstop."""
 
-    def __init__(self, db: Database, sink: EventSink, *, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self, db: Database, sink: EventSink, *, poll_seconds: float = 0.5, step: RelayStep | None = None
+    ) -> None:
         self._db = db
         self._sink = sink
+        # The stream relay (workers.stream_relay) swaps in a step that is safe in several processes.
+        self._step: RelayStep = step or relay_once
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -55,7 +63,7 @@ class RelayLoop:
         total = 0
         while True:
             async with self._lock:
-                sent = await relay_once(self._db, self._sink)
+                sent = await self._step(self._db, self._sink)
             total += sent
             if not sent:
                 return total

@@ -56,7 +56,9 @@ async def update_me(body: ProfilePatch, viewer: Viewer, runtime: RuntimeDep) -> 
     changes = accounts.ProfileChanges(
         display_name=body.display_name, bio=body.bio, is_private=body.is_private
     )
-    await accounts.update_profile(runtime.db, user_id=viewer, changes=changes)
+    await accounts.update_profile(
+        runtime.db, runtime.ids, runtime.settings, user_id=viewer, changes=changes, now=utcnow()
+    )
     return await _own_profile(runtime, viewer)
 
 

@@ -1,0 +1,205 @@
+"""Buffered post counters in Redis (production profile), implementing the Counters port.
+
+Likes and reposts of a hot post would make its database row a lock hot spot, so the action commits
+the like row and adds +1 to a Redis delta instead; `workers/counters` moves the deltas to the
+posts table in batches. The exact value is always column + pending + in flight.
+
+Keys, all under a shard's hash tag so each script touches one Redis Cluster slot:
+
+    <prefix>:cnt:{c<shard>}:<post>    hash counter name -> pending delta
+    <prefix>:cntd:{c<shard>}          set of posts with a pending delta (what the flusher takes)
+    <prefix>:cntf:{c<shard>}:<post>   hash of the deltas being flushed (still counted by reads)
+    <prefix>:cntfs:{c<shard>}         set of posts in flight
+    <prefix>:cntl:{c<shard>}          the flusher's lock: one flusher per shard at a time
+
+Scripts build the per-post key names from the shard's base name (same slot by construction).
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import redis.asyncio
+
+from roost.adapters.redis.keys import Keys
+
+SHARDS = 64
+LOCK_MS = 30_000
+
+# KEYS: pending hash, dirty set, in-flight hash. ARGV: counter name, delta, post id.
+# Returns the counter's whole unflushed delta (pending + in flight).
+_ADD = r"""
+local v = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return v + tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+"""
+
+# KEYS: dirty set, in-flight set. ARGV: pending base, in-flight base, limit.
+# Moves up to `limit` pending posts into flight, then returns everything in flight, as
+# {post, {name, value, ...}, ...}: a flush that failed (or died) before `done` is retried whole.
+_TAKE = r"""
+for _, id in ipairs(redis.call('SPOP', KEYS[1], ARGV[3])) do
+  local pending_key = ARGV[1] .. id
+  local vals = redis.call('HGETALL', pending_key)
+  if #vals > 0 then
+    redis.call('DEL', pending_key)
+    for i = 1, #vals, 2 do
+      redis.call('HINCRBY', ARGV[2] .. id, vals[i], vals[i + 1])
+    end
+    redis.call('SADD', KEYS[2], id)
+  end
+end
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGETALL', ARGV[2] .. id)
+end
+return out
+"""
+
+# KEYS: in-flight set. ARGV: in-flight base, post ids now in the database.
+_DONE = r"""
+for i = 2, #ARGV do
+  redis.call('DEL', ARGV[1] .. ARGV[i])
+  redis.call('SREM', KEYS[1], ARGV[i])
+end
+return #ARGV - 1
+"""
+
+# KEYS: dirty set (routes to the shard's slot). ARGV: pending base, in-flight base, post ids.
+# Returns, per post, {name, pending + in flight, ...}: read atomically against a running take.
+_READ = r"""
+local out = {}
+for i = 3, #ARGV do
+  local sums = {}
+  local names = {}
+  for _, base in ipairs({ARGV[1], ARGV[2]}) do
+    local vals = redis.call('HGETALL', base .. ARGV[i])
+    for j = 1, #vals, 2 do
+      if sums[vals[j]] == nil then
+        sums[vals[j]] = 0
+        names[#names + 1] = vals[j]
+      end
+      sums[vals[j]] = sums[vals[j]] + tonumber(vals[j + 1])
+    end
+  end
+  local flat = {}
+  for _, name in ipairs(names) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = sums[name]
+  end
+  out[#out + 1] = flat
+end
+return out
+"""
+
+_UNLOCK = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def shard_of(post_id: int) -> int:
+    # Snowflake low bits are a per-millisecond sequence, mostly 0: hash instead of a modulo.
+    return zlib.crc32(post_id.to_bytes(8, "big")) % SHARDS
+
+
+class RedisCounters:
+    """Counters port on Redis; `take` / `done` are the flusher's side."""
+
+    def __init__(self, client: redis.asyncio.Redis, *, prefix: str, shards: int = SHARDS) -> None:
+        self._redis = client
+        self._prefix = Keys(prefix).prefix  # validates the prefix (no braces)
+        self.shards = shards
+        self._add = client.register_script(_ADD)
+        self._take = client.register_script(_TAKE)
+        self._done = client.register_script(_DONE)
+        self._read = client.register_script(_READ)
+        self._unlock = client.register_script(_UNLOCK)
+
+    def _tag(self, shard: int) -> str:
+        return f"{{c{shard}}}"
+
+    def _shard(self, post_id: int) -> int:
+        return shard_of(post_id) % self.shards
+
+    def _pending_base(self, shard: int) -> str:
+        return f"{self._prefix}:cnt:{self._tag(shard)}:"
+
+    def _flight_base(self, shard: int) -> str:
+        return f"{self._prefix}:cntf:{self._tag(shard)}:"
+
+    def _dirty(self, shard: int) -> str:
+        return f"{self._prefix}:cntd:{self._tag(shard)}"
+
+    def _flying(self, shard: int) -> str:
+        return f"{self._prefix}:cntfs:{self._tag(shard)}"
+
+    async def add(self, post_id: int, name: str, delta: int) -> int:
+        shard = self._shard(post_id)
+        keys = [
+            self._pending_base(shard) + str(post_id),
+            self._dirty(shard),
+            self._flight_base(shard) + str(post_id),
+        ]
+        return int(await self._add(keys=keys, args=[name, delta, post_id]))
+
+    async def pending(self, post_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        """Pending plus in-flight deltas: one script per shard, all in one round trip."""
+        by_shard: dict[int, list[int]] = {}
+        for post_id in dict.fromkeys(post_ids):
+            by_shard.setdefault(self._shard(post_id), []).append(post_id)
+        if not by_shard:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for shard, ids in by_shard.items():
+            await self._read(
+                keys=[self._dirty(shard)],
+                args=[self._pending_base(shard), self._flight_base(shard), *ids],
+                client=pipe,
+            )
+        replies = await pipe.execute()
+        result: dict[int, dict[str, int]] = {}
+        for ids, per_post in zip(by_shard.values(), replies, strict=True):
+            for post_id, flat in zip(ids, per_post, strict=True):
+                deltas = {_text(flat[j]): int(flat[j + 1]) for j in range(0, len(flat), 2)}
+                if any(deltas.values()):
+                    result[post_id] = deltas
+        return result
+
+    @asynccontextmanager
+    async def flushing(self, shard: int) -> AsyncIterator[bool]:
+        """Hold the shard's flush lock for the block; yields False when another flusher has it."""
+        lock = f"{self._prefix}:cntl:{self._tag(shard)}"
+        token = uuid.uuid4().hex
+        acquired = bool(await self._redis.set(lock, token, nx=True, px=LOCK_MS))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await self._unlock(keys=[lock], args=[token])
+
+    async def take(self, shard: int, *, limit: int) -> dict[int, dict[str, int]]:
+        """Move up to `limit` posts' pending deltas into flight; returns every in-flight delta."""
+        raw = await self._take(
+            keys=[self._dirty(shard), self._flying(shard)],
+            args=[self._pending_base(shard), self._flight_base(shard), limit],
+        )
+        taken: dict[int, dict[str, int]] = {}
+        for i in range(0, len(raw), 2):
+            fields = raw[i + 1]
+            deltas = {_text(fields[j]): int(fields[j + 1]) for j in range(0, len(fields), 2)}
+            taken[int(raw[i])] = deltas
+        return taken
+
+    async def done(self, shard: int, post_ids: Sequence[int]) -> None:
+        """The in-flight deltas of these posts are in the database now."""
+        if post_ids:
+            await self._done(keys=[self._flying(shard)], args=[self._flight_base(shard), *post_ids])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

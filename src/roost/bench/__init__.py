@@ -1,0 +1,1 @@
+"""Benchmarks: synthetic graphs, bulk loading, the HTTP workload driver and reports."""

@@ -1,0 +1,358 @@
+"""Notification consumer: outbox events become notification rows; likes and reposts of a post are grouped.
+
+Every notification row has a `group_key` naming what it is about, e.g. `like:<post>` (one growing
+group per post and recipient), `reply:<reply post>` or `follow:u<follower>`; it makes handlers
+idempotent (redelivery finds the row) and lets a deleted post's notifications go by index.
+Each handler checks the current state (the like still exists, the post is still live), so an
+event overtaken by its undo does nothing. Nobody is notified of their own actions, nor by accounts
+they block, mute or are blocked by, nor about a private account's post they may not see.
+
+Real time: after each commit, `announce` calls `ctx.realtime.notification_changed(user_id,
+notification_id)` when the context has a real-time layer; that is the one place where a new or
+regrouped notification is known.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.adapters.sql.tables import (
+    blocks,
+    follow_requests,
+    follows,
+    likes,
+    mutes,
+    notifications,
+    posts,
+    users,
+)
+from roost.ports import Event
+from roost.workers.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+# Actor ids kept per group (newest first); actor_count stays exact beyond it.
+MAX_GROUP_ACTORS = 50
+
+# (recipient, notification id) pairs changed by one event.
+Changes = list[tuple[int, int]]
+
+
+def post_key(kind: str, post_id: int) -> str:
+    return f"{kind}:{post_id}"
+
+
+def user_key(kind: str, actor_id: int) -> str:
+    return f"{kind}:u{actor_id}"
+
+
+async def on_post_created(ctx: WorkerContext, event: Event) -> None:
+    """A repost notifies the original's author (grouped); a post notifies the replied, quoted, mentioned."""
+    post_id = int(event.payload["postId"])
+    async with ctx.db.read() as conn:
+        row = await _post(conn, post_id)
+    if row is None or row.deleted_at is not None:
+        return
+    if row.repost_of_id is None and row.reply_to_id is None and row.quote_of_id is None and not row.mentions:
+        return  # most posts notify nobody: no write transaction for them
+    changes: Changes = []
+    async with ctx.db.transaction() as conn:
+        row = await _post(conn, post_id)
+        if row is None or row.deleted_at is not None:
+            return
+        actor = row.author_id
+        if row.repost_of_id is not None:
+            original = await _post(conn, row.repost_of_id)
+            if original is not None and original.deleted_at is None:
+                changes += await _join_group(ctx, conn, original.author_id, "repost", original.id, actor)
+        else:
+            notified: set[int] = set()
+            for kind, target_id in (("reply", row.reply_to_id), ("quote", row.quote_of_id)):
+                target = await _post(conn, target_id) if target_id is not None else None
+                if target is not None and target.author_id not in notified:
+                    notified.add(target.author_id)
+                    key = post_key(kind, row.id)
+                    changes += await _single(
+                        ctx, conn, target.author_id, kind, key, actor=actor, post_id=row.id
+                    )
+            for mention in row.mentions:
+                user_id = int(mention["id"])
+                if user_id not in notified:
+                    notified.add(user_id)
+                    key = post_key("mention", row.id)
+                    changes += await _single(ctx, conn, user_id, "mention", key, actor=actor, post_id=row.id)
+    await announce(ctx, changes)
+
+
+async def on_post_deleted(ctx: WorkerContext, event: Event) -> None:
+    """An undone repost leaves its group; a deleted post takes every notification about it along."""
+    changes: Changes = []
+    async with ctx.db.transaction() as conn:
+        row = await _post(conn, int(event.payload["postId"]))
+        if row is None or row.deleted_at is None:
+            return
+        if row.repost_of_id is not None:
+            original = await _post(conn, row.repost_of_id)
+            still = await conn.scalar(
+                select(posts.c.id).where(
+                    posts.c.author_id == row.author_id,
+                    posts.c.repost_of_id == row.repost_of_id,
+                    posts.c.deleted_at.is_(None),
+                )
+            )
+            if original is not None and still is None:
+                changes += await _leave_group(conn, original.author_id, "repost", original.id, row.author_id)
+        else:
+            recipients = {row.author_id, *(int(m["id"]) for m in row.mentions)}
+            for target_id in (row.reply_to_id, row.quote_of_id):
+                target = await _post(conn, target_id) if target_id is not None else None
+                if target is not None:
+                    recipients.add(target.author_id)
+            keys = [post_key(kind, row.id) for kind in ("like", "repost", "reply", "quote", "mention")]
+            await conn.execute(
+                delete(notifications).where(
+                    notifications.c.user_id.in_(recipients), notifications.c.group_key.in_(keys)
+                )
+            )
+    await announce(ctx, changes)
+
+
+async def on_like_created(ctx: WorkerContext, event: Event) -> None:
+    user_id, post_id = int(event.payload["userId"]), int(event.payload["postId"])
+    changes: Changes = []
+    async with ctx.db.transaction() as conn:
+        post = await _post(conn, post_id)
+        if post is not None and post.deleted_at is None and await _liked(conn, user_id, post_id):
+            changes = await _join_group(ctx, conn, post.author_id, "like", post_id, user_id)
+    await announce(ctx, changes)
+
+
+async def on_like_removed(ctx: WorkerContext, event: Event) -> None:
+    user_id, post_id = int(event.payload["userId"]), int(event.payload["postId"])
+    changes: Changes = []
+    async with ctx.db.transaction() as conn:
+        post = await _post(conn, post_id)
+        if post is not None and not await _liked(conn, user_id, post_id):
+            changes = await _leave_group(conn, post.author_id, "like", post_id, user_id)
+    await announce(ctx, changes)
+
+
+async def on_follow_created(ctx: WorkerContext, event: Event) -> None:
+    """A follow (also an approved request, which replaces the request's notification)."""
+    follower_id, followee_id = int(event.payload["followerId"]), int(event.payload["followeeId"])
+    changes: Changes = []
+    async with ctx.db.transaction() as conn:
+        await _drop(conn, followee_id, user_key("follow_request", follower_id))
+        edge = await conn.scalar(
+            select(follows.c.id).where(
+                follows.c.follower_id == follower_id, follows.c.followee_id == followee_id
+            )
+        )
+        if edge is not None:
+            key = user_key("follow", follower_id)
+            changes = await _single(ctx, conn, followee_id, "follow", key, actor=follower_id)
+    await announce(ctx, changes)
+
+
+async def on_follow_requested(ctx: WorkerContext, event: Event) -> None:
+    follower_id, followee_id = int(event.payload["followerId"]), int(event.payload["followeeId"])
+    changes: Changes = []
+    async with ctx.db.transaction() as conn:
+        pending = await conn.scalar(
+            select(follow_requests.c.id).where(
+                follow_requests.c.follower_id == follower_id, follow_requests.c.followee_id == followee_id
+            )
+        )
+        if pending is not None:
+            key = user_key("follow_request", follower_id)
+            changes = await _single(ctx, conn, followee_id, "follow_request", key, actor=follower_id)
+    await announce(ctx, changes)
+
+
+async def on_follow_request_rejected(ctx: WorkerContext, event: Event) -> None:
+    follower_id, followee_id = int(event.payload["followerId"]), int(event.payload["followeeId"])
+    async with ctx.db.transaction() as conn:
+        await _drop(conn, followee_id, user_key("follow_request", follower_id))
+
+
+async def announce(ctx: WorkerContext, changes: Sequence[tuple[int, int]]) -> None:
+    """Tell the real-time layer (when there is one) about committed new or updated notifications."""
+    listener = ctx.realtime
+    if listener is None:
+        return
+    for user_id, notification_id in changes:
+        try:
+            await listener.notification_changed(user_id, notification_id)
+        except Exception:
+            # The row is committed; a missed push is caught up by the client's next fetch.
+            log.exception("real-time notification push failed for user %s", user_id)
+
+
+async def _single(
+    ctx: WorkerContext,
+    conn: AsyncConnection,
+    recipient: int,
+    kind: str,
+    key: str,
+    *,
+    actor: int,
+    post_id: int | None = None,
+) -> Changes:
+    """One notification per key: about the actor's post (reply, quote, mention) or about the actor."""
+    if not await _may_notify(conn, recipient, actor, about_post_of_actor=post_id is not None):
+        return []
+    if await _find(conn, recipient, key) is not None:
+        return []
+    notification_id = ctx.ids.next_id()
+    await conn.execute(
+        notifications.insert().values(
+            id=notification_id,
+            user_id=recipient,
+            type=kind,
+            post_id=post_id,
+            group_key=key,
+            actor_ids=[actor],
+            actor_count=1,
+            read=False,
+            created_at=ctx.clock(),
+        )
+    )
+    return [(recipient, notification_id)]
+
+
+async def _join_group(
+    ctx: WorkerContext, conn: AsyncConnection, recipient: int, kind: str, post_id: int, actor: int
+) -> Changes:
+    """Add the actor to the recipient's group for this post; the group moves to the top, unread."""
+    if not await _may_notify(conn, recipient, actor, about_post_of_actor=False):
+        return []
+    # One writer per recipient at a time (PostgreSQL), so concurrent likes cannot split or lose a group.
+    await conn.execute(select(users.c.id).where(users.c.id == recipient).with_for_update())
+    key = post_key(kind, post_id)
+    group = await _find(conn, recipient, key)
+    notification_id = ctx.ids.next_id()
+    if group is None:
+        await conn.execute(
+            notifications.insert().values(
+                id=notification_id,
+                user_id=recipient,
+                type=kind,
+                post_id=post_id,
+                group_key=key,
+                actor_ids=[actor],
+                actor_count=1,
+                read=False,
+                created_at=ctx.clock(),
+            )
+        )
+        return [(recipient, notification_id)]
+    actors = [int(a) for a in group.actor_ids]
+    if actor in actors:
+        return []
+    await conn.execute(
+        update(notifications)
+        .where(notifications.c.id == group.id)
+        .values(
+            id=notification_id,
+            actor_ids=[actor, *actors][:MAX_GROUP_ACTORS],
+            actor_count=group.actor_count + 1,
+            read=False,
+            created_at=ctx.clock(),
+        )
+    )
+    return [(recipient, notification_id)]
+
+
+async def _leave_group(conn: AsyncConnection, recipient: int, kind: str, post_id: int, actor: int) -> Changes:
+    """Take the actor out of the group; an emptied group goes."""
+    await conn.execute(select(users.c.id).where(users.c.id == recipient).with_for_update())
+    group = await _find(conn, recipient, post_key(kind, post_id))
+    if group is None:
+        return []
+    actors = [int(a) for a in group.actor_ids]
+    if actor in actors:
+        actors.remove(actor)
+    elif group.actor_count <= len(actors):
+        return []  # not in the group (older than the kept actors only if the count says so)
+    count = group.actor_count - 1
+    if count <= 0:
+        await conn.execute(delete(notifications).where(notifications.c.id == group.id))
+        return []
+    await conn.execute(
+        update(notifications)
+        .where(notifications.c.id == group.id)
+        .values(actor_ids=actors, actor_count=count)
+    )
+    return [(recipient, group.id)]
+
+
+async def _may_notify(
+    conn: AsyncConnection, recipient: int, actor: int, *, about_post_of_actor: bool
+) -> bool:
+    """Not about oneself, not across a block or from a muted account, not about a post the recipient can't see."""
+    if recipient == actor:
+        return False
+    shut = await conn.scalar(
+        select(blocks.c.blocker_id)
+        .where(
+            or_(
+                (blocks.c.blocker_id == recipient) & (blocks.c.blocked_id == actor),
+                (blocks.c.blocker_id == actor) & (blocks.c.blocked_id == recipient),
+            )
+        )
+        .union_all(select(mutes.c.muter_id).where(mutes.c.muter_id == recipient, mutes.c.muted_id == actor))
+        .limit(1)
+    )
+    if shut is not None:
+        return False
+    if about_post_of_actor and await conn.scalar(select(users.c.is_private).where(users.c.id == actor)):
+        follower = await conn.scalar(
+            select(follows.c.id).where(follows.c.follower_id == recipient, follows.c.followee_id == actor)
+        )
+        return follower is not None
+    return True
+
+
+async def _find(conn: AsyncConnection, user_id: int, key: str) -> Any:
+    return (
+        await conn.execute(
+            select(notifications.c.id, notifications.c.actor_ids, notifications.c.actor_count).where(
+                notifications.c.user_id == user_id, notifications.c.group_key == key
+            )
+        )
+    ).first()
+
+
+async def _drop(conn: AsyncConnection, user_id: int, key: str) -> None:
+    await conn.execute(
+        delete(notifications).where(notifications.c.user_id == user_id, notifications.c.group_key == key)
+    )
+
+
+async def _post(conn: AsyncConnection, post_id: int) -> Any:
+    """A post row, deleted or not."""
+    return (
+        await conn.execute(
+            select(
+                posts.c.id,
+                posts.c.author_id,
+                posts.c.reply_to_id,
+                posts.c.quote_of_id,
+                posts.c.repost_of_id,
+                posts.c.mentions,
+                posts.c.deleted_at,
+            ).where(posts.c.id == post_id)
+        )
+    ).first()
+
+
+async def _liked(conn: AsyncConnection, user_id: int, post_id: int) -> bool:
+    found = await conn.scalar(
+        select(likes.c.user_id).where(likes.c.user_id == user_id, likes.c.post_id == post_id)
+    )
+    return found is not None
