@@ -151,6 +151,9 @@ async def test_redis_outage_degrades_feeds_and_recovers(
             # Read from the database: exact, and the post shows before any fan-out ran.
             assert await api.feed_ids(alice) == [second, first]
             assert await api.feed_ids(carol) == [second, first]
+            # A like while the counter buffer is down still counts, straight in the column.
+            r = await api.client.post(f"/api/posts/{second}/like", headers=alice.headers)
+            assert (r.status_code, r.json()["likeCount"]) == (200, 1)
             with pytest.raises(Unavailable):
                 await api.settle()  # the events wait in the outbox
 
@@ -162,6 +165,8 @@ async def test_redis_outage_degrades_feeds_and_recovers(
             window = await rt.workers.timelines.window(int(alice.id), before=None, limit=10)
             assert window is not None
             assert window.post_ids == [int(second), int(first)]
+            r = await api.client.get(f"/api/posts/{second}", headers=carol.headers)
+            assert r.json()["likeCount"] == 1
 
 
 async def test_database_outage_answers_503_and_recovers(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ from redis.backoff import NoBackoff
 from roost.adapters.embedded.events import InlineSink
 from roost.adapters.embedded.realtime import EmbeddedRealtimeHub
 from roost.adapters.embedded.timelines import SqlTimelineStore
+from roost.adapters.redis.counters import RedisCounters
 from roost.adapters.redis.pull import RedisPull
+from roost.adapters.redis.realtime import RedisRealtimeHub
 from roost.adapters.redis.recent import RedisRecentPosts
 from roost.adapters.redis.resilient import (
     REDIS_ERRORS,
@@ -32,9 +34,12 @@ from roost.core.security import Passwords, Tokens
 from roost.core.settings import Settings
 from roost.ports import EventSink, TimelineStore
 from roost.queries.feed import DatabasePull, FeedContext, PullSource
+from roost.workers.consumer import Consumer, default_consumer_name
 from roost.workers.context import WorkerContext
+from roost.workers.counters import CounterFlushLoop, flush_counters
 from roost.workers.realtime import LiveUpdates
 from roost.workers.relay import RelayLoop
+from roost.workers.stream_relay import stream_relay
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +90,12 @@ class Runtime:
     relay: RelayLoop
     # Production profile only: the Redis client behind timelines, recent posts and the stream.
     redis: Redis | None = None
+    # Production profile only: like / repost counts buffered in Redis, and their flusher.
+    counters: RedisCounters | None = None
+    counter_flush: CounterFlushLoop | None = None
+    # Production profile only: this process's member of the stream's consumer group. `roost
+    # worker` runs it; API processes only use it in `drain()` (tests).
+    consumer: Consumer | None = None
     started: bool = field(default=False)
 
     @classmethod
@@ -93,7 +104,7 @@ class Runtime:
         settings: Settings,
         *,
         passwords: Passwords | None = None,
-        relay_factory: RelayFactory = inline_relay,
+        relay_factory: RelayFactory | None = None,
     ) -> Runtime:
         """Embedded profile without ROOST_REDIS_URL, production profile (Redis timelines) with it."""
         if settings.is_sqlite:
@@ -107,6 +118,7 @@ class Runtime:
         feed_timelines: TimelineStore
         pull: PullSource
         recent: RedisRecentPosts | None = None
+        counters: RedisCounters | None = None
         if settings.redis_url is None:
             timelines = feed_timelines = SqlTimelineStore(db, cap=settings.timeline_cap)
             pull = DatabasePull()
@@ -120,21 +132,38 @@ class Runtime:
             health = RedisHealth(cooloff=REDIS_RETRY_SECONDS)
             feed_timelines = ResilientTimelineStore(timelines, health)
             pull = RedisPull(recent, health, cap=cap)
+            counters = RedisCounters(client, prefix=prefix)
         workers = WorkerContext(db=db, ids=ids, timelines=timelines, settings=settings, recent=recent)
-        if client is None:
-            workers.realtime = LiveUpdates(EmbeddedRealtimeHub(), db)
+        hub = (
+            EmbeddedRealtimeHub()
+            if client is None
+            else RedisRealtimeHub(client, prefix=settings.redis_prefix)
+        )
+        workers.realtime = LiveUpdates(hub, db)
+        if relay_factory is None:
+            relay_factory = inline_relay if client is None else stream_relay
         relay = relay_factory(db, workers, client)
         db.on_commit(relay.wake)
+        consumer = (
+            Consumer(client, workers, settings, default_consumer_name())
+            if client is not None and relay_factory is stream_relay
+            else None
+        )
         return cls(
             settings=settings,
             db=db,
             ids=ids,
             passwords=passwords or Passwords(),
             tokens=Tokens(settings.resolved_secret_key(), ttl_seconds=settings.access_token_ttl),
-            feed=FeedContext(db=db, timelines=feed_timelines, pull=pull, settings=settings),
+            feed=FeedContext(
+                db=db, timelines=feed_timelines, pull=pull, settings=settings, counters=counters
+            ),
             workers=workers,
             relay=relay,
             redis=client,
+            counters=counters,
+            counter_flush=CounterFlushLoop(db, counters) if counters is not None else None,
+            consumer=consumer,
         )
 
     async def start(self, *, background: bool = True) -> None:
@@ -154,6 +183,8 @@ class Runtime:
             await self._configure_redis(self.redis)
         if background:
             self.relay.start()
+            if self.counter_flush is not None:
+                self.counter_flush.start()
         self.started = True
 
     async def _configure_redis(self, client: Redis) -> None:
@@ -172,13 +203,21 @@ class Runtime:
         return checks
 
     async def drain(self) -> None:
-        """Process every pending event now (tests, and before shutdown)."""
-        await self.relay.drain()
+        """Process every pending event now, through the stream in production (tests, shutdown)."""
+        while True:
+            moved = await self.relay.drain()
+            handled = await self.consumer.drain() if self.consumer is not None else 0
+            if not moved and not handled:
+                break
+        if self.counters is not None:
+            await flush_counters(self.db, self.counters)
 
     async def stop(self) -> None:
         if self.workers.realtime is not None:
             await self.workers.realtime.hub.close()
         await self.relay.stop()
+        if self.counter_flush is not None:
+            await self.counter_flush.stop()
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()

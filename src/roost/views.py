@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 Id = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
@@ -41,6 +41,14 @@ class Relationship(View):
     muting: bool = False
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+# Relationship flags exist only for a viewer with a token, email only for oneself: absent otherwise.
+_VIEWER_ONLY: Any = Field(default=None, exclude_if=_is_none)
+
+
 class Profile(UserSummary):
     bio: str
     is_private: bool
@@ -48,12 +56,12 @@ class Profile(UserSummary):
     following_count: int
     post_count: int
     created_at: Timestamp
-    following: bool | None = None
-    followed_by: bool | None = None
-    requested: bool | None = None
-    blocking: bool | None = None
-    muting: bool | None = None
-    email: str | None = None
+    following: bool | None = _VIEWER_ONLY
+    followed_by: bool | None = _VIEWER_ONLY
+    requested: bool | None = _VIEWER_ONLY
+    blocking: bool | None = _VIEWER_ONLY
+    muting: bool | None = _VIEWER_ONLY
+    email: str | None = _VIEWER_ONLY
 
 
 class Mention(View):

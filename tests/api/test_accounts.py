@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
@@ -32,7 +33,8 @@ PROFILE_KEYS = {
 def assert_error(body: dict[str, Any], code: str) -> None:
     assert set(body) == {"error"}, body
     assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
 
 
 async def register_raw(api: Api, **body: Any) -> Any:
@@ -64,14 +66,19 @@ async def test_register_answers_profile_and_bearer_token(api: Api) -> None:
     assert body["tokenType"] == "Bearer"
     assert body["expiresIn"] == api.runtime.settings.access_token_ttl
     user = body["user"]
-    assert PROFILE_KEYS <= set(user)
-    assert user["id"].isdigit() and user["username"] == "Jane_Doe" and user["displayName"] == "Jane"
+    assert set(user) >= PROFILE_KEYS
+    assert user["id"].isdigit()
+    assert user["username"] == "Jane_Doe"
+    assert user["displayName"] == "Jane"
     assert user["email"] == "jane@example.com"
     assert (user["followerCount"], user["followingCount"], user["postCount"]) == (0, 0, 0)
-    assert user["isPrivate"] is False and user["isVerified"] is False and user["bio"] == ""
+    assert user["isPrivate"] is False
+    assert user["isVerified"] is False
+    assert user["bio"] == ""
     assert ISO_Z.match(user["createdAt"])
     me = await api.client.get("/api/me", headers={"Authorization": f"Bearer {body['accessToken']}"})
-    assert me.status_code == 200 and me.json()["id"] == user["id"]
+    assert me.status_code == 200
+    assert me.json()["id"] == user["id"]
 
 
 async def test_display_name_defaults_to_username(api: Api) -> None:
@@ -134,7 +141,8 @@ async def test_login_with_any_case_of_the_username(api: Api) -> None:
         r = await api.client.post("/api/auth/login", json={"username": name, "password": "correct horse"})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["user"]["id"] == alice.id and body["tokenType"] == "Bearer"
+        assert body["user"]["id"] == alice.id
+        assert body["tokenType"] == "Bearer"
         me = await api.client.get("/api/me", headers={"Authorization": f"Bearer {body['accessToken']}"})
         assert me.json()["username"] == "Alice"
 
@@ -176,7 +184,8 @@ async def test_patch_me_changes_the_public_profile(api: Api) -> None:
         "/api/me", json={"displayName": "Jane D.", "bio": "b" * 160, "isPrivate": True}, headers=jane.headers
     )
     assert r.status_code == 200, r.text
-    assert r.json()["displayName"] == "Jane D." and r.json()["isPrivate"] is True
+    assert r.json()["displayName"] == "Jane D."
+    assert r.json()["isPrivate"] is True
     public = await profile(api, jane)
     assert (public["displayName"], public["bio"], public["isPrivate"]) == ("Jane D.", "b" * 160, True)
     # Fields left out stay as they are.
@@ -196,7 +205,8 @@ async def test_patch_me_changes_the_public_profile(api: Api) -> None:
 )
 async def test_patch_me_refuses_bad_fields_and_changes_nothing(api: Api, body: dict[str, Any]) -> None:
     jane = await api.register("jane", displayName="Jane")
-    r = await api.client.patch("/api/me", json={**body, "isPrivate": True} | body, headers=jane.headers)
+    # A valid field sent along with the bad one is not applied either.
+    r = await api.client.patch("/api/me", json={"isPrivate": True, **body}, headers=jane.headers)
     assert r.status_code == 400, r.text
     assert_error(r.json(), "validation_failed")
     public = await profile(api, jane)
@@ -235,7 +245,10 @@ async def test_forged_or_malformed_authorization_is_401(api: Api, header: str) -
     await api.register("jane")
     for method, path in (("GET", "/api/me"), ("POST", "/api/posts"), ("GET", "/api/feed")):
         r = await api.client.request(
-            method, path, headers={"Authorization": header}, json={"content": "x"} if method == "POST" else None
+            method,
+            path,
+            headers={"Authorization": header},
+            json={"content": "x"} if method == "POST" else None,
         )
         assert r.status_code == 401, (path, r.text)
         assert_error(r.json(), "unauthorized")
@@ -276,11 +289,12 @@ async def test_token_of_a_user_that_no_longer_exists_is_401(api: Api) -> None:
 async def test_profile_by_id_and_by_username_in_any_case(api: Api) -> None:
     jane = await api.register("JaneDoe", displayName="Jane")
     by_id = await profile(api, jane)
-    assert PROFILE_KEYS <= set(by_id)
+    assert set(by_id) >= PROFILE_KEYS
     for name in ("JaneDoe", "janedoe", "JANEDOE"):
         r = await api.client.get(f"/api/users/by-username/{name}")
         assert r.status_code == 200, r.text
-        assert r.json()["id"] == jane.id and r.json()["username"] == "JaneDoe"
+        assert r.json()["id"] == jane.id
+        assert r.json()["username"] == "JaneDoe"
     r = await api.client.get("/api/users/by-username/nobody")
     assert r.status_code == 404
     assert_error(r.json(), "not_found")
@@ -304,6 +318,8 @@ async def test_relationship_flags_follow_the_graph(api: Api) -> None:
     assert (await api.client.post(f"/api/users/{bob.id}/block", headers=alice.headers)).status_code == 200
     assert await flags() == none | {"blocking": True, "muting": True}
     # The flags are the viewer's: bob sees he is blocked by no one he blocks, and follows nobody.
+    own = await profile(api, alice, alice)
+    assert {k: own[k] for k in none} == none
     seen_by_bob = await profile(api, alice, bob)
     assert (seen_by_bob["following"], seen_by_bob["blocking"], seen_by_bob["muting"]) == (False, False, False)
 
@@ -348,4 +364,27 @@ async def test_counts_stay_exact_through_follows_blocks_posts_and_deletes(api: A
     assert await counts(api, bob) == (1, 0, 1)
     await api.settle()
     assert await counts(api, bob) == (1, 0, 1)
-    assert second
+    r = await api.client.get(f"/api/users/{bob.id}/posts")
+    assert [p["postId"] for p in r.json()["posts"]] == [second]
+
+
+async def test_concurrent_registrations_of_one_name_make_one_account(api: Api) -> None:
+    names = ["race", "RACE", "Race", "race", "rAce", "racE"]
+    answers = await asyncio.gather(*(register_raw(api, username=n, password="correct horse") for n in names))
+    assert sorted(r.status_code for r in answers) == [201] + [409] * (len(names) - 1)
+    for r in answers:
+        if r.status_code == 409:
+            assert_error(r.json(), "username_taken")
+
+
+async def test_counts_stay_exact_under_concurrent_repeats(api: Api) -> None:
+    alice, bob = await api.register("alice"), await api.register("bob")
+    follow_path = f"/api/users/{bob.id}/follow"
+    answers = await asyncio.gather(*(api.client.post(follow_path, headers=alice.headers) for _ in range(8)))
+    assert {r.status_code for r in answers} == {200}
+    assert await counts(api, bob) == (1, 0, 0)
+    assert await counts(api, alice) == (0, 1, 0)
+    answers = await asyncio.gather(*(api.client.delete(follow_path, headers=alice.headers) for _ in range(8)))
+    assert {r.status_code for r in answers} == {200}
+    assert await counts(api, bob) == (0, 0, 0)
+    assert await counts(api, alice) == (0, 0, 0)

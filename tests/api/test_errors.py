@@ -159,7 +159,8 @@ async def test_large_limits_are_clamped_to_100(api: Api) -> None:
     for limit in ("1000", "101", str(10**30)):
         r = await api.client.get(f"/api/users/{jane.id}/posts", params={"limit": limit})
         assert r.status_code == 200, r.text
-        assert len(r.json()["posts"]) == 100 and r.json()["hasMore"] is True
+        assert len(r.json()["posts"]) == 100
+        assert r.json()["hasMore"] is True
     r = await api.client.get(f"/api/users/{jane.id}/posts")
     assert len(r.json()["posts"]) == 20  # the default
 
@@ -173,7 +174,8 @@ async def test_cursors_of_another_list_or_garbage_are_400(api: Api) -> None:
     followers_cursor = r.json()["nextCursor"]
     r = await api.client.get(f"/api/users/{jane.id}/posts", params={"limit": 1})
     posts_cursor = r.json()["nextCursor"]
-    assert followers_cursor and posts_cursor
+    assert followers_cursor
+    assert posts_cursor
     misuses = [
         (f"/api/users/{jane.id}/posts", followers_cursor),
         (f"/api/users/{jane.id}/following", followers_cursor),
@@ -216,7 +218,9 @@ scalars = st.one_of(
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS) | any_text, inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS) | any_text, inner, max_size=4)
+    ),
     max_leaves=12,
 )
 # Mostly objects with the route's own fields and string values, so requests get past the first checks.
@@ -233,7 +237,8 @@ ROUTE_FIELDS = {
 def bodies_for(route: tuple[str, str]) -> st.SearchStrategy[tuple[tuple[str, str], bytes]]:
     required, optional = ROUTE_FIELDS[route[1]]
     objects = st.fixed_dictionaries(
-        dict.fromkeys(required, field_values), optional=dict.fromkeys([*optional, "unknownField"], field_values)
+        dict.fromkeys(required, field_values),
+        optional=dict.fromkeys([*optional, "unknownField"], field_values),
     ).map(lambda d: json.dumps(d).encode())
     raw = st.one_of(
         objects, objects, objects, json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=60)
@@ -290,7 +295,8 @@ class FuzzSession:
         assert r.status_code < 500, (method, path, kwargs, r.text)
         if 400 <= r.status_code < 500:
             error = r.json()["error"]
-            assert isinstance(error["code"], str) and isinstance(error["message"], str), r.text
+            assert isinstance(error["code"], str), r.text
+            assert isinstance(error["message"], str), r.text
         return r
 
     def close(self) -> None:
@@ -330,7 +336,9 @@ def test_random_paths_and_queries_never_cause_a_500(fuzz: FuzzSession) -> None:
         method, template = route
         path = template.replace("{}", fuzz.known.get(part, part))
         params = {k: fuzz.known.get(v, v) for k, v in (("cursor", cursor), ("limit", limit)) if v is not None}
-        headers = {"jane": fuzz.jane.headers, "none": {}, "garbage": {"Authorization": "Bearer garbage"}}[auth]
+        headers = {"jane": fuzz.jane.headers, "none": {}, "garbage": {"Authorization": "Bearer garbage"}}[
+            auth
+        ]
         encoded = {k: v.encode("utf-8", "surrogatepass") for k, v in params.items()}
         fuzz.request(method, path, params=encoded, headers=headers)
 

@@ -12,7 +12,9 @@ from tests.support import Api, User
 Direction = Literal["followers", "following"]
 
 
-async def follow_list(api: Api, user: User, direction: Direction, *, limit: int = 100) -> list[dict[str, Any]]:
+async def follow_list(
+    api: Api, user: User, direction: Direction, *, limit: int = 100
+) -> list[dict[str, Any]]:
     """Every entry of a follow list, following cursors to the end."""
     entries: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -66,7 +68,9 @@ async def test_self_follow_is_400(api: Api) -> None:
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
 async def test_graph_actions_on_an_unknown_user_are_404(api: Api, action: str, method: str) -> None:
     alice = await api.register("alice")
-    r = await api.client.request(method, f"/api/users/{api.runtime.ids.next_id()}/{action}", headers=alice.headers)
+    r = await api.client.request(
+        method, f"/api/users/{api.runtime.ids.next_id()}/{action}", headers=alice.headers
+    )
     assert r.status_code == 404
     assert_error(r.json(), "not_found")
 
@@ -89,7 +93,8 @@ async def test_follow_lists_newest_first_with_followed_at(api: Api) -> None:
     assert [e["id"] for e in entries] == [f.id for f in reversed(fans)]
     first = entries[0]
     assert set(first) == {"id", "username", "displayName", "avatarUrl", "isVerified", "followedAt"}
-    assert first["username"] == "fan6" and ISO_Z.match(first["followedAt"])
+    assert first["username"] == "fan6"
+    assert ISO_Z.match(first["followedAt"])
     assert [e["followedAt"] for e in entries] == sorted((e["followedAt"] for e in entries), reverse=True)
     assert await ids_of(api, star, "following") == [f.id for f in reversed(fans)]
     assert await ids_of(api, fans[0], "following") == [star.id]
@@ -136,16 +141,20 @@ async def test_block_removes_follows_both_ways_and_refuses_new_ones(api: Api) ->
     await api.follow(alice, bob)
     await api.follow(bob, alice)
     r = await api.client.post(f"/api/users/{bob.id}/block", headers=alice.headers)
-    assert r.status_code == 200 and r.json() == {"blocking": True}
-    assert await ids_of(api, alice, "followers") == [] and await ids_of(api, alice, "following") == []
-    assert await ids_of(api, bob, "followers") == [] and await ids_of(api, bob, "following") == []
+    assert r.status_code == 200
+    assert r.json() == {"blocking": True}
+    assert await ids_of(api, alice, "followers") == []
+    assert await ids_of(api, alice, "following") == []
+    assert await ids_of(api, bob, "followers") == []
+    assert await ids_of(api, bob, "following") == []
     for follower, followee in ((alice, bob), (bob, alice)):
         r = await api.client.post(f"/api/users/{followee.id}/follow", headers=follower.headers)
         assert r.status_code == 403, r.text
         assert_error(r.json(), "forbidden")
     assert (await profile(api, bob))["followerCount"] == 0
     r = await api.client.delete(f"/api/users/{bob.id}/block", headers=alice.headers)
-    assert r.status_code == 200 and r.json() == {"blocking": False}
+    assert r.status_code == 200
+    assert r.json() == {"blocking": False}
     assert (await profile(api, bob, alice))["blocking"] is False
     # Unblocking restores nothing by itself, but following is possible again, both ways.
     assert await ids_of(api, bob, "followers") == []
@@ -176,7 +185,8 @@ async def test_mute_hides_posts_from_the_home_feed_at_once_and_unmute_restores(a
     everything = [mine, carols, *bobs[::-1]]
     assert await api.feed_ids(alice) == everything
     r = await api.client.post(f"/api/users/{bob.id}/mute", headers=alice.headers)
-    assert r.status_code == 200 and r.json() == {"muting": True}
+    assert r.status_code == 200
+    assert r.json() == {"muting": True}
     assert await api.feed_ids(alice) == [mine, carols]  # no settle: filtered at read time
     assert await api.feed_ids(alice, limit=1) == [mine, carols]
     # Muting is private and one-way: alice still follows bob, and bob's own feed is untouched.
@@ -187,7 +197,8 @@ async def test_mute_hides_posts_from_the_home_feed_at_once_and_unmute_restores(a
     await api.settle()
     assert await api.feed_ids(alice) == [mine, carols]
     r = await api.client.delete(f"/api/users/{bob.id}/mute", headers=alice.headers)
-    assert r.status_code == 200 and r.json() == {"muting": False}
+    assert r.status_code == 200
+    assert r.json() == {"muting": False}
     assert await api.feed_ids(alice) == [late, *everything]
     await api.settle()
     assert await api.feed_ids(alice) == [late, *everything]
@@ -197,5 +208,6 @@ async def test_mute_and_unmute_are_idempotent(api: Api) -> None:
     alice, bob = await api.register("alice"), await api.register("bob")
     for method, muting in (("POST", True), ("POST", True), ("DELETE", False), ("DELETE", False)):
         r = await api.client.request(method, f"/api/users/{bob.id}/mute", headers=alice.headers)
-        assert r.status_code == 200 and r.json() == {"muting": muting}
+        assert r.status_code == 200
+        assert r.json() == {"muting": muting}
         assert (await profile(api, bob, alice))["muting"] is muting

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -38,7 +39,9 @@ async def get(api: Api, post_id: str, viewer: User | None = None) -> Any:
     return await api.client.get(f"/api/posts/{post_id}", headers=viewer.headers if viewer else None)
 
 
-async def profile_post_ids(api: Api, user: User, *, limit: int = 100, viewer: User | None = None) -> list[str]:
+async def profile_post_ids(
+    api: Api, user: User, *, limit: int = 100, viewer: User | None = None
+) -> list[str]:
     """Every post id on the user's profile, following cursors to the end."""
     ids: list[str] = []
     cursor: str | None = None
@@ -71,8 +74,10 @@ async def test_create_answers_the_full_post(api: Api) -> None:
         "isVerified": False,
     }
     assert post["content"] == "Just shipped a new feature! #release"
-    assert post["hashtags"] == ["release"] and post["mentions"] == []
-    assert post["mediaUrls"] == [] and post["media"] == []
+    assert post["hashtags"] == ["release"]
+    assert post["mentions"] == []
+    assert post["mediaUrls"] == []
+    assert post["media"] == []
     assert ISO_Z.match(post["createdAt"])
     assert (post["replyToId"], post["quoteOf"]) == (None, None)
     assert [post[k] for k in ("likeCount", "commentCount", "repostCount", "quoteCount")] == [0, 0, 0, 0]
@@ -83,7 +88,8 @@ async def test_create_answers_the_full_post(api: Api) -> None:
 async def test_newer_posts_have_larger_ids(api: Api) -> None:
     jane = await api.register("jane")
     ids = [int(await api.post(jane, f"post {i}")) for i in range(5)]
-    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 5
 
 
 async def test_creating_needs_a_token(api: Api) -> None:
@@ -143,7 +149,8 @@ async def test_reply_and_quote(api: Api) -> None:
     r = await create(api, bob, content="a quote", quoteOfId=parent)
     assert r.status_code == 201, r.text
     quote = r.json()
-    assert quote["quoteOf"]["postId"] == parent and quote["quoteOf"]["content"] == "parent"
+    assert quote["quoteOf"]["postId"] == parent
+    assert quote["quoteOf"]["content"] == "parent"
     assert quote["quoteOf"]["quoteOf"] is None
     shown = (await get(api, parent)).json()
     assert (shown["commentCount"], shown["quoteCount"]) == (1, 1)
@@ -252,3 +259,37 @@ async def test_a_private_accounts_posts_are_for_its_followers(api: Api) -> None:
     assert r.status_code == 403
     assert_error(r.json(), "forbidden")
     assert await profile_post_ids(api, jane, viewer=jane) == [post_id]
+
+
+async def test_concurrent_deletes_count_once(api: Api) -> None:
+    jane = await api.register("jane")
+    parent = await api.post(jane, "parent")
+    keep = await api.post(jane, "keep")
+    reply = await api.post(jane, "reply", replyToId=parent)
+    answers = await asyncio.gather(
+        *(api.client.delete(f"/api/posts/{reply}", headers=jane.headers) for _ in range(6))
+    )
+    assert sorted(r.status_code for r in answers) == [200] + [404] * 5
+    assert (await api.client.get(f"/api/users/{jane.id}")).json()["postCount"] == 2
+    assert (await get(api, parent)).json()["commentCount"] == 0
+    assert await profile_post_ids(api, jane) == [keep, parent]
+
+
+@pytest.mark.parametrize("field", ["replyToId", "quoteOfId"])
+async def test_reply_or_quote_of_a_post_the_author_cannot_see_is_400(api: Api, field: str) -> None:
+    jane, bob, carol = await api.register("jane"), await api.register("bob"), await api.register("carol")
+    private = await api.post(jane, "for followers only")
+    await api.client.patch("/api/me", json={"isPrivate": True}, headers=jane.headers)
+    blocker = await api.post(carol, "carol's post")
+    await api.client.post(f"/api/users/{bob.id}/block", headers=carol.headers)
+    for target in (private, blocker):
+        r = await create(api, bob, content="hi", **{field: target})
+        assert r.status_code == 400, r.text
+        assert_error(r.json(), "validation_failed")
+    # The same answer as for a post that does not exist: nothing confirms the hidden post is there.
+    r = await create(api, bob, content="hi", **{field: str(api.runtime.ids.next_id())})
+    assert r.status_code == 400
+    for author, target in ((jane, private), (carol, blocker)):
+        r = await create(api, author, content="own", **{field: target})
+        assert r.status_code == 201, r.text
+    assert (await api.client.get(f"/api/users/{bob.id}")).json()["postCount"] == 0

@@ -196,3 +196,14 @@ async def test_going_public_approves_pending_requests(api: Api) -> None:
     assert post in await api.feed_ids(fan)
     r = await api.client.get("/api/follow-requests", headers=owner.headers)
     assert r.json()["users"] == []
+
+
+async def test_connections_of_a_private_account_are_for_approved_followers(api: Api) -> None:
+    w = await _world(api)
+    for name, viewer, allowed in _viewers(w):
+        headers = viewer.headers if viewer is not None else {}
+        for direction in ("followers", "following"):
+            r = await api.client.get(f"/api/users/{w.owner.id}/{direction}", headers=headers)
+            assert r.status_code == (200 if allowed else 403), (name, direction, r.text)
+            if allowed and direction == "followers":
+                assert [u["id"] for u in r.json()["users"]] == [w.follower.id]

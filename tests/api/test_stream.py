@@ -17,11 +17,9 @@ import uvicorn
 import websockets
 
 from roost.adapters.embedded.realtime import EmbeddedRealtimeHub, RealtimeLimits
-from roost.adapters.redis.realtime import RedisRealtimeHub
 from roost.api.app import create_app
 from roost.ports import Outgoing, StreamClosed
 from roost.runtime import Runtime
-from roost.workers.realtime import LiveUpdates
 from tests.support import FAST_PASSWORDS, PROFILES, Api, User, api_client, running
 
 WAIT = 10.0  # bound on every wait for the network; never an assertion about speed
@@ -31,13 +29,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield  # the test process keeps its own signal handlers
-
-
-def wire_realtime(runtime: Runtime) -> None:
-    """The production profile's hub, until the runtime builds it itself."""
-    if runtime.workers.realtime is None and runtime.redis is not None:
-        hub = RedisRealtimeHub(runtime.redis, prefix=runtime.settings.redis_prefix)
-        runtime.workers.realtime = LiveUpdates(hub, runtime.db)
 
 
 @asynccontextmanager
@@ -67,7 +58,6 @@ async def serving(runtime: Runtime) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def base_url(runtime: Runtime) -> AsyncIterator[str]:
-    wire_realtime(runtime)
     async with serving(runtime) as url:
         yield url
 
@@ -270,7 +260,6 @@ async def test_websocket_carries_the_same_events(api: Api, base_url: str) -> Non
 
 async def test_celebrity_posts_reach_online_followers(tmp_path: Path, profile: str) -> None:
     async with running(profile, tmp_path, celebrity_threshold=1) as runtime, api_client(runtime) as api:
-        wire_realtime(runtime)
         alice, star = await api.register("alice"), await api.register("star")
         await api.follow(alice, star)
         await api.settle()
@@ -288,8 +277,6 @@ async def test_two_api_processes_deliver_across(tmp_path: Path) -> None:
         second = Runtime.build(first.settings, passwords=FAST_PASSWORDS)
         await second.start(background=False)
         try:
-            wire_realtime(first)
-            wire_realtime(second)
             alice, bob = await api.register("alice"), await api.register("bob")
             await api.follow(alice, bob)
             await api.settle()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
 
-from roost.core import ids as ids_module
 from roost.core.ids import (
     EPOCH_MS,
     MAX_ID,
@@ -34,7 +34,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock(EPOCH_MS + 1_000_000)
-    monkeypatch.setattr(ids_module.time, "time", fake)
+    monkeypatch.setattr(time, "time", fake)
     return fake
 
 
@@ -50,23 +50,25 @@ def test_generators_of_different_workers_never_collide(clock: FakeClock) -> None
     assert {a.next_id() for _ in range(100)}.isdisjoint({b.next_id() for _ in range(100)})
 
 
-def test_an_exhausted_millisecond_waits_for_the_next(clock: FakeClock) -> None:
+def test_an_exhausted_millisecond_waits_for_the_next(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     gen = IdGenerator(3)
-    original = clock.unix_ms
-    first = gen.next_id()
-    for _ in range(MAX_SEQUENCE):
-        gen.next_id()
+    same_ms = [gen.next_id() for _ in range(MAX_SEQUENCE + 1)]
+    assert len({id_to_datetime(i) for i in same_ms}) == 1
+    polls = 0
 
-    # The 4097th id of the same millisecond cannot exist: the generator must wait for the clock.
-    def advancing() -> float:
-        clock.unix_ms += 1 if clock.calls > 3 else 0
-        return clock()
+    # The clock stays on the exhausted millisecond for a few reads, then moves on by one.
+    def slow_clock() -> float:
+        nonlocal polls
+        polls += 1
+        return (clock.unix_ms + (1 if polls > 3 else 0)) / 1000
 
-    ids_module.time.time = advancing  # type: ignore[assignment]  # restored by the fixture
-    last = gen.next_id()
-    assert last > first
-    assert id_to_datetime(last) > id_to_datetime(first)
-    assert clock.unix_ms > original
+    monkeypatch.setattr(time, "time", slow_clock)
+    after = gen.next_id()
+    assert polls > 3  # it waited instead of reusing a sequence number
+    assert after > same_ms[-1]
+    assert after == compose_id(clock.unix_ms + 1, 3, 0)
 
 
 def test_a_clock_stepping_back_never_makes_a_smaller_id(clock: FakeClock) -> None:

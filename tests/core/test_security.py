@@ -8,7 +8,6 @@ import jwt
 import pytest
 from argon2 import PasswordHasher
 
-from roost.core import security
 from roost.core.errors import Unauthorized
 from roost.core.security import Passwords, Tokens
 
@@ -40,7 +39,7 @@ def test_token_round_trip() -> None:
 def test_expired_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     tokens = Tokens(SECRET, ttl_seconds=60)
     now = time.time()
-    monkeypatch.setattr(security.time, "time", lambda: now - 3600)
+    monkeypatch.setattr(time, "time", lambda: now - 3600)
     old = tokens.issue(42)
     monkeypatch.undo()
     with pytest.raises(Unauthorized, match="expired"):

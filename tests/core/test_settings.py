@@ -21,7 +21,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_are_the_embedded_profile(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    assert settings.is_embedded and settings.is_sqlite
+    assert settings.is_embedded
+    assert settings.is_sqlite
     assert settings.sqlalchemy_url == f"sqlite+aiosqlite:///{(tmp_path / 'roost.db').resolve()}"
     assert settings.celebrity_threshold == 10_000
     assert settings.timeline_cap == 800
@@ -72,7 +73,8 @@ def test_out_of_range_values_are_refused(name: str, value: object) -> None:
 def test_embedded_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
     first = Settings(data_dir=tmp_path / "data").resolved_secret_key()
     again = Settings(data_dir=tmp_path / "data").resolved_secret_key()
-    assert first == again and len(first) >= 32
+    assert first == again
+    assert len(first) >= 32
     mode = stat.S_IMODE((tmp_path / "data" / "secret_key").stat().st_mode)
     assert mode == 0o600
 
@@ -91,4 +93,4 @@ def test_an_explicit_secret_wins(tmp_path: Path) -> None:
 )
 def test_production_refuses_to_run_without_a_secret(tmp_path: Path, overrides: dict[str, str]) -> None:
     with pytest.raises(RuntimeError, match="ROOST_SECRET_KEY"):
-        Settings(data_dir=tmp_path, **overrides).resolved_secret_key()
+        Settings.model_validate({"data_dir": tmp_path, **overrides}).resolved_secret_key()

@@ -99,13 +99,16 @@ def test_extraction_of_any_text_is_well_formed(text: str) -> None:
     tags = extract_hashtags(text)
     assert len(tags) == len(set(tags))
     for tag in tags:
-        assert tag and not tag.isdigit()
-        assert "#" not in tag and not any(c.isspace() for c in tag)
+        assert tag
+        assert not tag.isdigit()
+        assert "#" not in tag
+        assert not any(c.isspace() for c in tag)
         assert tag.casefold() == tag or tag.casefold().casefold() == tag.casefold()
     mentions = extract_mentions(text)
     assert len(mentions) == len(set(mentions))
     for name in mentions:
-        assert is_valid_username(name) and name == name.lower()
+        assert is_valid_username(name)
+        assert name == name.lower()
         assert f"@{name}" in text.lower()
 
 

@@ -94,7 +94,11 @@ async def churn(rt: Runtime, rng: random.Random, model: Model, steps: int) -> No
             pid = await posts.create_post(rt.db, ids, author_id=a, content=f"post by {a}", now=now)
             model.posts[pid] = a
         elif op < 0.27:
-            seen = [p for p, author in model.posts.items() if model.can_see(a, author)]
+            seen = [
+                p
+                for p, author in model.posts.items()
+                if model.can_see(a, author) and not model.blocked(a, author)
+            ]
             if seen:
                 parent = rng.choice(seen)
                 pid = await posts.create_post(

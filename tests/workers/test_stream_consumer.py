@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +15,12 @@ from roost.adapters.redis.stream import GROUP, RedisStreamSink, StreamLayout, bu
 from roost.core.settings import Settings
 from roost.ports import Event
 from roost.runtime import Runtime
+from roost.workers import consumer as consumer_module
 from roost.workers import dispatch
 from roost.workers.consumer import Consumer
 from roost.workers.context import WorkerContext
 from roost.workers.stream_relay import relay_claimed
-from tests.support import Api, api_client
+from tests.support import PROFILES, Api, api_client, running
 
 # Bound on rounds of every polling loop below, so a broken consumer fails instead of hanging.
 MAX_ROUNDS = 300
@@ -301,22 +303,82 @@ async def test_stop_ends_run_forever(rt: Runtime, redis_client: redis.asyncio.Re
     await asyncio.wait_for(task, timeout=10)
 
 
-async def test_concurrent_relays_publish_each_event_once(
-    rt: Runtime, api: Api, redis_client: redis.asyncio.Redis, prefix: str
+async def test_stopping_consumer_hands_back_entries_it_did_not_handle(
+    rt: Runtime, redis_client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink = build_stream_sink(redis_client, stream_settings(rt, prefix))
-    author = await api.register()
-    for i in range(30):
-        await api.post(author, f"post {i}")
+    calls: list[Event] = []
+    settings = stream_settings(rt, prefix, claim_idle_ms=60_000)
+    stopping = Consumer(redis_client, rt.workers, settings, "stopping")
 
-    async def relay_all() -> None:
-        while await relay_claimed(rt.db, sink, batch=4):
-            pass
+    async def handler(ctx: WorkerContext, event: Event) -> None:
+        calls.append(event)
+        stopping.stop()  # SIGTERM arrives while the first entry is in hand
 
-    await asyncio.gather(relay_all(), relay_all(), relay_all())
+    monkeypatch.setitem(dispatch.HANDLERS, "test.record", [handler])
+    sink = build_stream_sink(redis_client, settings)
+    await sink.publish([Event(id=i, topic="test.record", key=2) for i in range(3)])
+    assert await stopping.run_once(block_ms=0) == 1
+
+    # Another worker takes the other two at once, not after the claim idle time of a minute.
+    other = Consumer(redis_client, rt.workers, settings, "other")
+    assert await other.run_once(block_ms=0) == 2
+    assert [e.id for e in calls] == [0, 1, 2]
+    assert await pending_count(redis_client, sink.layout) == 0
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+async def test_concurrent_relays_publish_each_event_once(
+    profile: str, tmp_path: Path, redis_client: redis.asyncio.Redis, prefix: str
+) -> None:
+    async with running(profile, tmp_path) as rt, api_client(rt) as api:
+        sink = build_stream_sink(redis_client, stream_settings(rt, prefix))
+        author = await api.register()
+        for i in range(30):
+            await api.post(author, f"post {i}")
+        await relay_concurrently(rt, sink)
     entries = []
     for stream in sink.layout.streams:
         entries += [decode_event(f) for f in await stream_fields(redis_client, stream)]
     created = [e for e in entries if e.topic == "post.created"]
     assert len(created) == 30
     assert len({e.id for e in entries}) == len(entries)
+
+
+async def relay_concurrently(rt: Runtime, sink: RedisStreamSink) -> None:
+    """Three relays at once, as in three processes (on PostgreSQL, three connections).
+
+    A relay that finds only rows locked by the others stops; the last one standing sends the rest.
+    """
+
+    async def relay_all() -> None:
+        while await relay_claimed(rt.db, sink, batch=4):
+            pass
+
+    await asyncio.gather(relay_all(), relay_all(), relay_all())
+
+
+async def test_consumers_of_dead_processes_are_forgotten(
+    rt: Runtime, redis_client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "_FORGET_IDLE_MS", 0)
+    settings = stream_settings(rt, prefix, stream_partitions=2)
+    calls: list[Event] = []
+    monkeypatch.setitem(dispatch.HANDLERS, "test.record", [recording(calls)])
+    await build_stream_sink(redis_client, settings).publish([Event(id=1, topic="test.record", key=0)])
+    ghost = Consumer(redis_client, rt.workers, settings, "ghost")
+    assert await ghost.run_once(block_ms=0) == 1  # joins the group, then its process dies
+    names: Any = await redis_client.xinfo_consumers(ghost.layout.streams[0], GROUP)
+    assert b"ghost" in {c["name"] for c in names}
+    await asyncio.sleep(0.01)
+    alive = Consumer(redis_client, rt.workers, settings, "alive", block_ms=10)
+    task = asyncio.create_task(alive.run_forever())
+    for _ in range(MAX_ROUNDS):
+        names = await redis_client.xinfo_consumers(alive.layout.streams[0], GROUP)
+        if b"ghost" not in {c["name"] for c in names}:
+            break
+        await asyncio.sleep(0.01)
+    alive.stop()
+    await asyncio.wait_for(task, timeout=10)
+    for stream in alive.layout.streams:
+        names = await redis_client.xinfo_consumers(stream, GROUP)
+        assert b"ghost" not in {c["name"] for c in names}

@@ -28,7 +28,6 @@ from roost.adapters.redis.timelines import RedisTimelineStore
 from roost.adapters.sql import migrate
 from roost.adapters.sql.tables import follows, outbox, users
 from roost.core.settings import Settings
-from roost.ports import TimelineStore
 from roost.runtime import Runtime
 from tests.support import FAST_PASSWORDS, REDIS_URL, delete_redis_prefix, redis_client, scratch_pg_database
 
@@ -55,7 +54,7 @@ async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
             # A dead worker's entries are claimed after half a second.
             "ROOST_CLAIM_IDLE_MS": "500",
             # Small batches make the fan-out long enough to be interrupted in the middle.
-            "ROOST_FANOUT_BATCH_SIZE": "50",
+            "ROOST_FANOUT_BATCH_SIZE": "100",
             "ROOST_FANOUT_STRATEGY": "push",
         }
         for name, value in values.items():
@@ -100,10 +99,10 @@ async def wait_until(what: str, check: Callable[[], Awaitable[bool]], log_dir: P
     while not await check():
         if time.monotonic() > deadline:
             pytest.fail(f"gave up after {WAIT_SECONDS:.0f} s waiting until {what}\n{worker_logs(log_dir)}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
 
 
-async def seed(rt: Runtime) -> tuple[int, list[int]]:
+async def seed(rt: Runtime, client: redis.asyncio.Redis) -> tuple[int, list[int]]:
     """An author with FOLLOWERS active followers, each with a materialized, empty timeline."""
     now = datetime.now(UTC)
     author_id = rt.ids.next_id()
@@ -133,16 +132,16 @@ async def seed(rt: Runtime) -> tuple[int, list[int]]:
                     for f in follower_ids[start : start + 5000]
                 ],
             )
-    await materialize(rt.workers.timelines, follower_ids)
+    await materialize(client, Keys(rt.settings.redis_prefix), follower_ids)
     return author_id, follower_ids
 
 
-async def materialize(store: TimelineStore, owner_ids: Sequence[int]) -> None:
-    # Chunks well below the client's connection pool limit.
-    for start in range(0, len(owner_ids), 50):
-        chunk = owner_ids[start : start + 50]
-        await asyncio.gather(*(store.begin_rebuild(o) for o in chunk))
-        await asyncio.gather(*(store.finish_rebuild(o, [], 0) for o in chunk))
+async def materialize(client: redis.asyncio.Redis, keys: Keys, owner_ids: Sequence[int]) -> None:
+    """Empty trusted timelines in one pipeline: the meta key alone, holding floor 0 (see idsets)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for owner_id in owner_ids:
+            pipe.set(keys.timeline_meta(owner_id), idsets.pack(0))
+        await pipe.execute()
 
 
 async def per_timeline(
@@ -164,7 +163,7 @@ async def test_worker_killed_mid_fanout_loses_and_duplicates_nothing(
         await migrate.upgrade(rt.db)
         await rt.start(background=False)
         assert isinstance(rt.workers.timelines, RedisTimelineStore)
-        author_id, follower_ids = await seed(rt)
+        author_id, follower_ids = await seed(rt, client)
         keys = Keys(settings.redis_prefix)
         timeline_keys = [keys.timeline(f) for f in follower_ids]
         post_id = await create_post(

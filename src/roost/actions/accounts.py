@@ -94,7 +94,11 @@ async def authenticate(db: Database, passwords: Passwords, *, username: str, pas
                 select(users.c.id, users.c.password_hash).where(users.c.username_key == username.lower())
             )
         ).first()
-    if row is None or not await asyncio.to_thread(passwords.verify, row.password_hash, password):
+    if row is None:
+        # Hash anyway, so the answer takes as long as for a real name: timing does not reveal accounts.
+        await asyncio.to_thread(passwords.hash, password)
+        raise Unauthorized("invalid username or password")
+    if not await asyncio.to_thread(passwords.verify, row.password_hash, password):
         raise Unauthorized("invalid username or password")
     return int(row.id)
 

@@ -13,7 +13,7 @@ from roost.adapters.sql.database import Database
 from roost.adapters.sql.dialect import insert_ignoring_duplicates
 from roost.adapters.sql.outbox import emit
 from roost.adapters.sql.tables import blocks, bookmarks, follows, likes, posts, users
-from roost.core.errors import NotFound
+from roost.core.errors import NotFound, Unavailable
 from roost.core.ids import IdGenerator
 from roost.ports import Counters
 
@@ -49,7 +49,7 @@ async def like_post(
                 payload={"userId": user_id, "postId": post_id, "authorId": target.author_id},
             )
         stored = await _stored(conn, post_id, "like")
-    return await _live(counters, post_id, "like", stored, +1 if changed else 0)
+    return await _live(db, counters, post_id, "like", stored, +1 if changed else 0)
 
 
 async def unlike_post(
@@ -77,7 +77,7 @@ async def unlike_post(
                 payload={"userId": user_id, "postId": post_id, "authorId": target.author_id},
             )
         stored = await _stored(conn, post_id, "like")
-    return await _live(counters, post_id, "like", stored, -1 if changed else 0)
+    return await _live(db, counters, post_id, "like", stored, -1 if changed else 0)
 
 
 async def repost(
@@ -121,7 +121,7 @@ async def repost(
                 payload={"postId": repost_id, "authorId": user_id, "repostOfId": post_id},
             )
         stored = await _stored(conn, post_id, "repost")
-    return await _live(counters, post_id, "repost", stored, +1 if changed else 0)
+    return await _live(db, counters, post_id, "repost", stored, +1 if changed else 0)
 
 
 async def unrepost(
@@ -149,7 +149,7 @@ async def unrepost(
                 payload={"postId": repost_id, "authorId": user_id, "repostOfId": post_id},
             )
         stored = await _stored(conn, post_id, "repost")
-    return await _live(counters, post_id, "repost", stored, -1 if repost_id is not None else 0)
+    return await _live(db, counters, post_id, "repost", stored, -1 if repost_id is not None else 0)
 
 
 async def bookmark(db: Database, ids: IdGenerator, *, user_id: int, post_id: int, now: datetime) -> None:
@@ -234,12 +234,24 @@ async def _stored(conn: AsyncConnection, post_id: int, name: str) -> int:
     return int(await conn.scalar(select(_COLUMNS[name]).where(posts.c.id == post_id)) or 0)
 
 
-async def _live(counters: Counters | None, post_id: int, name: str, stored: int, delta: int) -> int:
+async def _live(
+    db: Database, counters: Counters | None, post_id: int, name: str, stored: int, delta: int
+) -> int:
     """The live value: the column alone, or (buffered) the column plus the pending delta."""
     if counters is None:
         return stored
-    if delta:
-        # Only after the commit: a rolled-back like must leave no trace in Redis.
-        return stored + await counters.add(post_id, name, delta)
-    pending = await counters.pending([post_id])
+    try:
+        if delta:
+            # Only after the commit: a rolled-back like must leave no trace in Redis.
+            return stored + await counters.add(post_id, name, delta)
+        pending = await counters.pending([post_id])
+    except Unavailable:
+        if delta:
+            # The buffer is down: the committed change goes straight to the column, so no count is lost.
+            column = _COLUMNS[name]
+            async with db.transaction() as conn:
+                await conn.execute(
+                    update(posts).where(posts.c.id == post_id).values({column: column + delta})
+                )
+        return stored + delta
     return stored + pending.get(post_id, {}).get(name, 0)

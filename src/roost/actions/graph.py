@@ -36,6 +36,7 @@ async def follow(
     if follower_id == followee_id:
         raise InvalidRequest("you cannot follow yourself")
     async with db.transaction() as conn:
+        await lock_pair(conn, follower_id, followee_id)
         target = (await conn.execute(select(users.c.is_private).where(users.c.id == followee_id))).first()
         if target is None:
             raise NotFound("user not found")
@@ -141,6 +142,7 @@ async def block(
         raise InvalidRequest("you cannot block yourself")
     async with db.transaction() as conn:
         await _require_user(conn, blocked_id)
+        await lock_pair(conn, blocker_id, blocked_id)
         inserted = await conn.execute(
             insert_ignoring_duplicates(conn, blocks).values(
                 blocker_id=blocker_id, blocked_id=blocked_id, created_at=now
@@ -193,6 +195,14 @@ async def unmute(db: Database, *, muter_id: int, muted_id: int) -> None:
     async with db.transaction() as conn:
         await _require_user(conn, muted_id)
         await conn.execute(delete(mutes).where(mutes.c.muter_id == muter_id, mutes.c.muted_id == muted_id))
+
+
+async def lock_pair(conn: AsyncConnection, a: int, b: int) -> None:
+    """Row-lock both accounts (in id order, so no deadlock): a follow and a block of the same pair
+    serialize, and a block can never leave a follow behind (PostgreSQL; SQLite writes are serial)."""
+    await conn.execute(
+        select(users.c.id).where(users.c.id.in_(sorted({a, b}))).order_by(users.c.id).with_for_update()
+    )
 
 
 async def _require_user(conn: AsyncConnection, user_id: int) -> None:

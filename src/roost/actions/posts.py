@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, select, update
+from sqlalchemy import Column, Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.database import Database
 from roost.adapters.sql.outbox import emit
-from roost.adapters.sql.tables import posts, users
+from roost.adapters.sql.tables import blocks, follows, posts, users
 from roost.core.errors import Forbidden, NotFound, ValidationFailed
 from roost.core.ids import IdGenerator
 from roost.core.text import (
@@ -46,9 +47,9 @@ async def create_post(
     async with db.transaction() as conn:
         mentions = await _resolve_mentions(conn, extract_mentions(text))
         if reply_to_id is not None:
-            await _require_live_post(conn, reply_to_id, "replyToId")
+            await _require_visible_post(conn, reply_to_id, "replyToId", viewer_id=author_id)
         if quote_of_id is not None:
-            await _require_live_post(conn, quote_of_id, "quoteOfId")
+            await _require_visible_post(conn, quote_of_id, "quoteOfId", viewer_id=author_id)
         await conn.execute(
             posts.insert().values(
                 id=post_id,
@@ -85,7 +86,12 @@ async def delete_post(db: Database, ids: IdGenerator, *, user_id: int, post_id: 
             raise NotFound("post not found")
         if row.author_id != user_id:
             raise Forbidden("only the author can delete a post")
-        await conn.execute(update(posts).where(posts.c.id == post_id).values(deleted_at=now))
+        # Conditional, so of two concurrent deletes only one gets a row and moves the counts.
+        deleted = await conn.execute(
+            update(posts).where(posts.c.id == post_id, posts.c.deleted_at.is_(None)).values(deleted_at=now)
+        )
+        if not deleted.rowcount:
+            raise NotFound("post not found")
         await _bump_post_count(conn, user_id, -1)
         if row.reply_to_id is not None:
             await _bump(conn, row.reply_to_id, posts.c.reply_count, -1)
@@ -107,13 +113,36 @@ async def _resolve_mentions(conn: AsyncConnection, usernames: Sequence[str]) -> 
     ]
 
 
-async def _require_live_post(conn: AsyncConnection, post_id: int, field: str) -> None:
-    exists = await conn.scalar(
-        select(posts.c.id).where(
-            posts.c.id == post_id, posts.c.deleted_at.is_(None), posts.c.repost_of_id.is_(None)
+async def _require_visible_post(conn: AsyncConnection, post_id: int, field: str, *, viewer_id: int) -> None:
+    """The post exists, is live, and the viewer may see it; else it is as unknown as a missing one.
+
+    Without the visibility check a reply or quote would confirm that a private post exists, and a
+    blocked account could still reply to its blocker.
+    """
+
+    def edge(table: Table, a: str, b: str, source: Any, target: Any) -> Any:
+        return select(table.c[a]).where(table.c[a] == source, table.c[b] == target).exists()
+
+    author = posts.c.author_id
+    row = (
+        await conn.execute(
+            select(
+                author,
+                users.c.is_private,
+                edge(follows, "follower_id", "followee_id", viewer_id, author).label("follows"),
+                or_(
+                    edge(blocks, "blocker_id", "blocked_id", viewer_id, author),
+                    edge(blocks, "blocker_id", "blocked_id", author, viewer_id),
+                ).label("blocked"),
+            )
+            .join(users, users.c.id == author)
+            .where(posts.c.id == post_id, posts.c.deleted_at.is_(None), posts.c.repost_of_id.is_(None))
         )
+    ).first()
+    visible = row is not None and (
+        row.author_id == viewer_id or (not row.blocked and (not row.is_private or row.follows))
     )
-    if exists is None:
+    if not visible:
         raise ValidationFailed(f"{field} does not name an existing post")
 
 

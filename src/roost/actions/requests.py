@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.actions.graph import add_follow
+from roost.actions.graph import add_follow, lock_pair
 from roost.adapters.sql.database import Database
 from roost.adapters.sql.outbox import emit
 from roost.adapters.sql.tables import follow_requests
@@ -23,6 +23,7 @@ async def approve_request(
 ) -> None:
     """Turn a pending request into a follow (its `follow.created` event does the fan-out); 404 if none."""
     async with db.transaction() as conn:
+        await lock_pair(conn, owner_id, follower_id)
         if not await _take_request(conn, owner_id=owner_id, follower_id=follower_id):
             raise NotFound("no pending follow request from this user")
         await add_follow(conn, ids, settings, follower_id=follower_id, followee_id=owner_id, now=now)

@@ -144,7 +144,13 @@ def compare(
         read_ratio=read_ratio,
         rate=rate,
     )
-    compare_strategies(settings, work, out=out, console=console)
+    compare_strategies(
+        settings,
+        work,
+        out=out,
+        console=console,
+        reseed=lambda: seed(preset=preset, seed=1, data_dir=data_dir),
+    )
 
 
 @bench_app.command()

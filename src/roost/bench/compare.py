@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,6 @@ STRATEGIES: tuple[FanoutStrategy, ...] = ("push", "pull", "hybrid")
 
 def _fresh_copy(settings: Settings, strategy: FanoutStrategy, out: Path) -> Settings:
     """Each strategy starts from the same seeded data: a copy of the SQLite files (embedded)."""
-    if not settings.is_sqlite:
-        raise RuntimeError("compare copies the embedded data; for PostgreSQL reseed between strategies")
     target = out / f"data-{strategy}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -37,16 +36,31 @@ def _fresh_copy(settings: Settings, strategy: FanoutStrategy, out: Path) -> Sett
     return settings.model_copy(update={"data_dir": target, "fanout_strategy": strategy})
 
 
-def compare_strategies(settings: Settings, work: Workload, *, out: Path, console: Console) -> dict[str, Any]:
+def compare_strategies(
+    settings: Settings,
+    work: Workload,
+    *,
+    out: Path,
+    console: Console,
+    reseed: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Embedded: each strategy on a copy of the seeded files; production: `reseed` before each one."""
     settings.resolved_secret_key()
     results: dict[str, Any] = {}
     raws: dict[str, Any] = {}
     for strategy in STRATEGIES:
-        run_settings = _fresh_copy(settings, strategy, out)
+        if settings.is_sqlite:
+            run_settings = _fresh_copy(settings, strategy, out)
+        else:
+            if reseed is None:
+                raise RuntimeError("comparing on PostgreSQL needs a reseed before each strategy")
+            reseed()
+            run_settings = settings.model_copy(update={"fanout_strategy": strategy})
         result = run_once(run_settings, work, log_dir=out)
         raws[strategy] = result.pop("raw")
         results[strategy] = result
-        shutil.rmtree(run_settings.data_dir, ignore_errors=True)
+        if settings.is_sqlite:
+            shutil.rmtree(run_settings.data_dir, ignore_errors=True)
     table = cost_table(results)
     console.print(table)
     write_json(out / "compare.json", results)

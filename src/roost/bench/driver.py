@@ -3,7 +3,8 @@
 Each process runs `concurrency` closed-loop clients until the deadline or its share of the op
 budget, optionally paced to a target rate. A sample of posts is probed for freshness: one active
 follower's feed is polled until the post shows up (from the moment the POST was sent, so the
-number is an upper bound on commit-to-visible). Processes report raw latencies and their own CPU.
+number is commit-to-visible as the client can know it: from the POST's answer, which follows the commit).
+Probes use a connection pool of their own, so they never queue behind the workload's requests. Processes report raw latencies and their own CPU.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import httpx
 
 from roost.bench.manifest import Manifest
 
-PROBE_INTERVAL = 0.01
+# Probes poll with backoff (10 ms, growing by half up to 200 ms) and at most MAX_PROBES run at once
+# per process, so probing cannot turn into a read load of its own on a slow server.
+PROBE_FIRST_WAIT, PROBE_MAX_WAIT = 0.01, 0.2
 PROBE_TIMEOUT = 10.0
+MAX_PROBES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class Samples:
     # (seconds, follower count of the author); -1.0 seconds: never seen before the timeout.
     freshness: list[tuple[float, int]] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    probe_reads: int = 0
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
 
@@ -59,6 +64,7 @@ class Samples:
         self.reads += other.reads
         self.writes += other.writes
         self.freshness += other.freshness
+        self.probe_reads += other.probe_reads
         for k, v in other.errors.items():
             self.errors[k] = self.errors.get(k, 0) + v
         self.cpu_seconds += other.cpu_seconds
@@ -66,7 +72,17 @@ class Samples:
 
 
 class _Client:
-    def __init__(self, work: Workload, manifest: Manifest, index: int, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        work: Workload,
+        manifest: Manifest,
+        index: int,
+        http: httpx.AsyncClient,
+        probe_http: httpx.AsyncClient,
+        probes: list[int],
+    ) -> None:
+        self.probe_http = probe_http
+        self.probes_running = probes  # one counter shared by the process's clients
         self.work = work
         self.manifest = manifest
         self.http = http
@@ -122,30 +138,36 @@ class _Client:
         if r.status_code != 201:
             self._error(f"post {r.status_code}")
             return
-        self.samples.writes.append(time.perf_counter() - started)
+        committed = time.perf_counter()
+        self.samples.writes.append(committed - started)
         self.posts += 1
         every = self.work.probe_every
-        if every and author.followers and self.posts % every == 0:
+        if every and author.followers and self.posts % every == 0 and self.probes_running[0] < MAX_PROBES:
             follower = self.rng.choice(author.followers)
             task = asyncio.create_task(
-                self._probe(r.json()["postId"], follower, author.follower_count, started)
+                self._probe(r.json()["postId"], follower, author.follower_count, committed)
             )
             self.probes.add(task)
             task.add_done_callback(self.probes.discard)
 
     async def _probe(self, post_id: str, follower: str, follower_count: int, started: float) -> None:
-        limit = time.perf_counter() + PROBE_TIMEOUT
-        while time.perf_counter() < limit:
-            try:
-                r = await self.http.get("/api/feed", params={"limit": 20}, headers=_auth(follower))
-            except httpx.HTTPError:
-                await asyncio.sleep(PROBE_INTERVAL)
-                continue
-            if r.status_code == 200 and any(p["postId"] == post_id for p in r.json()["posts"]):
-                self.samples.freshness.append((time.perf_counter() - started, follower_count))
-                return
-            await asyncio.sleep(PROBE_INTERVAL)
-        self.samples.freshness.append((-1.0, follower_count))
+        self.probes_running[0] += 1
+        try:
+            limit, wait = time.perf_counter() + PROBE_TIMEOUT, PROBE_FIRST_WAIT
+            while time.perf_counter() < limit:
+                self.samples.probe_reads += 1
+                try:
+                    r = await self.probe_http.get("/api/feed", params={"limit": 20}, headers=_auth(follower))
+                    if r.status_code == 200 and any(p["postId"] == post_id for p in r.json()["posts"]):
+                        self.samples.freshness.append((time.perf_counter() - started, follower_count))
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(wait)
+                wait = min(wait * 1.5, PROBE_MAX_WAIT)
+            self.samples.freshness.append((-1.0, follower_count))
+        finally:
+            self.probes_running[0] -= 1
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -156,8 +178,16 @@ async def _run_process(work: Workload, manifest: Manifest, index: int) -> Sample
     limits = httpx.Limits(max_connections=work.concurrency, max_keepalive_connections=work.concurrency)
     timeout = httpx.Timeout(30.0)
     cpu0, wall0 = time.process_time(), time.monotonic()
-    async with httpx.AsyncClient(base_url=work.base_url, limits=limits, timeout=timeout) as http:
-        clients = [_Client(work, manifest, index * 1000 + i, http) for i in range(work.concurrency)]
+    probe_limits = httpx.Limits(max_connections=MAX_PROBES, max_keepalive_connections=MAX_PROBES)
+    async with (
+        httpx.AsyncClient(base_url=work.base_url, limits=limits, timeout=timeout) as http,
+        httpx.AsyncClient(base_url=work.base_url, limits=probe_limits, timeout=timeout) as probe_http,
+    ):
+        running = [0]
+        clients = [
+            _Client(work, manifest, index * 1000 + i, http, probe_http, running)
+            for i in range(work.concurrency)
+        ]
         for c in clients:
             c.ops_left = max(1, work.max_ops // (work.processes * work.concurrency))
             c.rate = c.rate / work.concurrency

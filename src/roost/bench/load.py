@@ -155,7 +155,7 @@ def _progress(enabled: bool) -> Iterator[Progress]:
         yield progress
 
 
-def _copy_in(
+def _batches(
     progress: Progress, label: str, total: int, rows: Iterator[tuple[Any, ...]]
 ) -> Iterator[list[Any]]:
     task = progress.add_task(label, total=total)
@@ -243,7 +243,7 @@ def _sqlite_insert(
     rows: Iterator[tuple[Any, ...]],
 ) -> None:
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    for batch in _copy_in(progress, table.name, total, rows):
+    for batch in _batches(progress, table.name, total, rows):
         db.executemany(sql, batch)
 
 
@@ -275,7 +275,7 @@ async def load_postgres(
                 (follows, FOLLOW_COLUMNS, follow_rows(graph, sqlite_times=False)),
                 (posts, POST_COLUMNS, post_rows(graph, sqlite_times=False)),
             ):
-                for batch in _copy_in(progress, table.name, sizes[table.name], rows):
+                for batch in _batches(progress, table.name, sizes[table.name], rows):
                     await conn.copy_records_to_table(table.name, records=batch, columns=list(columns))
             task = progress.add_task("indexes", total=len(_indexes()))
             for index in _indexes():

@@ -76,6 +76,8 @@ def summarize(samples: Samples, *, server: dict[str, float], extra: dict[str, An
         "post_create": latency_summary(samples.writes),
         "freshness": freshness_summary(samples.freshness),
         "errors": samples.errors,
+        # Feed reads made by freshness probes: extra load, not counted in the read numbers.
+        "probe_reads": samples.probe_reads,
         "cpu_seconds": {"driver": samples.cpu_seconds, **server},
         "cpu_seconds_per_1k_ops": {
             k: v * 1000 / max(ops, 1) for k, v in {"driver": samples.cpu_seconds, **server}.items()
@@ -101,7 +103,10 @@ def print_result(title: str, result: dict[str, Any], console: Console | None = N
         ("timeline inserts/s", f"{result.get('timeline_inserts_per_second', math.nan):.0f}"),
         ("db queries per feed read", f"{result.get('db_queries_per_feed_read', math.nan):.1f}"),
         ("redis bytes per timeline entry", f"{result.get('redis_bytes_per_entry') or math.nan:.1f}"),
-        ("cpu s (driver / server)", " / ".join(f"{v:.1f}" for v in result["cpu_seconds"].values())),
+        (
+            "cpu s (" + " / ".join(result["cpu_seconds"]) + ")",
+            " / ".join(f"{v:.1f}" for v in result["cpu_seconds"].values()),
+        ),
         ("errors", json.dumps(result["errors"])),
     ]
     for bucket, v in fresh["by_author_followers"].items():

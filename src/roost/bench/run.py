@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import re
@@ -17,10 +18,12 @@ from typing import Any
 import redis.asyncio
 
 from roost.adapters.redis.keys import Keys
+from roost.adapters.sql import migrate
+from roost.adapters.sql.database import Database
 from roost.bench.driver import Workload, drive
 from roost.bench.manifest import Manifest, build_manifest
 from roost.bench.report import summarize
-from roost.bench.server import serve
+from roost.bench.server import ServerUnderTest, serve
 from roost.core.settings import Settings
 from roost.queries.feed import home_feed
 from roost.runtime import Runtime
@@ -69,16 +72,28 @@ def run_once(
 ) -> dict[str, Any]:
     """Drive `work` (its base_url is replaced) against a fresh `roost serve` on these settings."""
     load_before = os.getloadavg()
+    if not settings.is_sqlite:
+        asyncio.run(_migrate(settings))  # the bench database is the bench's own: keep it at head
     manifest = manifest or asyncio.run(build_manifest(settings))
     queries = asyncio.run(queries_per_feed_read(settings, manifest))
     log_dir.mkdir(parents=True, exist_ok=True)
     with serve(settings, log_path=log_dir / f"server-{settings.fanout_strategy}.log") as server:
         work = Workload(**{**_fields(work), "base_url": server.base_url})
-        cpu0, inserts0, t0 = server.cpu(), server.timeline_inserts(), time.monotonic()
+        cpu0, wcpu0, inserts0, t0 = (
+            server.cpu(),
+            server.workers_cpu(),
+            _inserts(settings, server),
+            time.monotonic(),
+        )
         samples = drive(work, manifest)
         # Let fan-out catch up before reading the counters, bounded.
         time.sleep(1.0)
-        cpu1, inserts1, t1 = server.cpu(), server.timeline_inserts(), time.monotonic()
+        cpu1, wcpu1, inserts1, t1 = (
+            server.cpu(),
+            server.workers_cpu(),
+            _inserts(settings, server),
+            time.monotonic(),
+        )
     extra: dict[str, Any] = {
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
@@ -90,12 +105,31 @@ def run_once(
         "db_queries_per_feed_read": queries,
         "redis_bytes_per_entry": asyncio.run(redis_bytes_per_entry(settings, manifest)),
     }
-    result = summarize(samples, server={"server": cpu1 - cpu0}, extra=extra)
+    cpu = (
+        {"server": cpu1 - cpu0} if settings.is_embedded else {"server": cpu1 - cpu0, "workers": wcpu1 - wcpu0}
+    )
+    result = summarize(samples, server=cpu, extra=extra)
     result["raw"] = {
         "feed_read_seconds": samples.reads,
         "freshness_seconds": [s for s, _ in samples.freshness if s >= 0],
     }
     return result
+
+
+async def _migrate(settings: Settings) -> None:
+    db = Database(settings.sqlalchemy_url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+def _inserts(settings: Settings, server: ServerUnderTest) -> float:
+    """Timeline inserts so far: the server's counter (embedded), or the workers' (production)."""
+    if settings.is_embedded:
+        return server.timeline_inserts()
+    # `roost worker` processes serve no /metrics: production takes the fan-out rate from `micro`.
+    return math.nan
 
 
 def _fields(work: Workload) -> dict[str, Any]:
@@ -120,6 +154,7 @@ def wrk_reads(
         "end\n"
     )
     log_dir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     with serve(settings, log_path=log_dir / "server-wrk.log") as server:
@@ -156,4 +191,6 @@ def wrk_reads(
         "errors": int(re.search(r"^errors (\d+)$", out, re.MULTILINE).group(1)),  # type: ignore[union-attr]
         "server_cpu_seconds": server_cpu,
         "server_cpu_share_of_one_core": server_cpu / duration,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
     }

@@ -56,9 +56,14 @@ def cpu_seconds(pid: int) -> float:
 class ServerUnderTest:
     process: subprocess.Popen[bytes]
     base_url: str
+    # `roost worker` processes (production profile: they consume the event stream and fan out).
+    workers: list[subprocess.Popen[bytes]]
 
     def cpu(self) -> float:
         return cpu_seconds(self.process.pid)
+
+    def workers_cpu(self) -> float:
+        return sum(cpu_seconds(w.pid) for w in self.workers)
 
     def timeline_inserts(self) -> float:
         text = httpx.get(self.base_url + "/metrics", timeout=10).text
@@ -67,8 +72,9 @@ class ServerUnderTest:
 
 
 @contextlib.contextmanager
-def serve(settings: Settings, *, log_path: Path | None = None) -> Iterator[ServerUnderTest]:
-    """Start `roost serve` on a free loopback port and stop it afterwards (bounded waits both ways)."""
+def serve(settings: Settings, *, log_path: Path | None = None, workers: int = 1) -> Iterator[ServerUnderTest]:
+    """Start `roost serve` on a free loopback port (and, in production, `workers` x `roost worker`),
+    and stop them afterwards (bounded waits both ways)."""
     port = free_port()
     env = {**os.environ, **settings_env(settings), "ROOST_HOST": "127.0.0.1", "ROOST_PORT": str(port)}
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115 - closed in finally with the process
@@ -78,6 +84,10 @@ def serve(settings: Settings, *, log_path: Path | None = None) -> Iterator[Serve
         [*command, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log
     )
     base_url = f"http://127.0.0.1:{port}"
+    worker_procs = [
+        subprocess.Popen([*command, "worker", "--name", f"bench-{port}-{i}"], env=env, stdout=log, stderr=log)
+        for i in range(0 if settings.is_embedded else workers)
+    ]
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -91,12 +101,14 @@ def serve(settings: Settings, *, log_path: Path | None = None) -> Iterator[Serve
             if time.monotonic() > deadline:
                 raise RuntimeError("roost serve did not become healthy within 60 s")
             time.sleep(0.2)
-        yield ServerUnderTest(process, base_url)
+        yield ServerUnderTest(process, base_url, worker_procs)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        for child in (process, *worker_procs):
+            child.terminate()
+        for child in (process, *worker_procs):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=5)
         log.close()

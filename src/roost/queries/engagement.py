@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import blocks, bookmarks, follow_requests, mutes, posts, users
 from roost.core.cursor import decode_cursor, encode_cursor
+from roost.ports import Counters
 from roost.queries.hydrate import hydrate, summary
 from roost.queries.posts import get_post
 from roost.views import FeedItem, Page, Post, PostPage, UserSummary
@@ -23,7 +24,13 @@ class SummaryPage(Page):
 
 
 async def replies(
-    conn: AsyncConnection, post_id: int, *, viewer_id: int | None, cursor: str | None, limit: int
+    conn: AsyncConnection,
+    post_id: int,
+    *,
+    viewer_id: int | None,
+    cursor: str | None,
+    limit: int,
+    counters: Counters | None = None,
 ) -> PostPage:
     """Visible replies, oldest first; 404 when the post itself is not visible to the viewer."""
     await get_post(conn, post_id, viewer_id=viewer_id)
@@ -44,7 +51,7 @@ async def replies(
             ).scalars()
         )
         exhausted = len(ids) < want
-        items = await hydrate(conn, viewer_id, ids)
+        items = await hydrate(conn, viewer_id, ids, counters=counters)
         # Replies by private accounts the viewer doesn't follow, or by hidden accounts, drop out.
         shown.extend(_plain(items[i]) for i in ids if i in items and items[i].author.id not in hidden)
         if ids:
@@ -52,7 +59,9 @@ async def replies(
     return _post_page(shown, limit, REPLIES_CURSOR, [p.post_id for p in shown])
 
 
-async def user_bookmarks(conn: AsyncConnection, user_id: int, *, cursor: str | None, limit: int) -> PostPage:
+async def user_bookmarks(
+    conn: AsyncConnection, user_id: int, *, cursor: str | None, limit: int, counters: Counters | None = None
+) -> PostPage:
     """The user's bookmarked posts, most recently bookmarked first; deleted or hidden posts drop out."""
     before = decode_cursor(cursor, BOOKMARKS_CURSOR)[0] if cursor else None
     shown: list[Post] = []
@@ -65,7 +74,7 @@ async def user_bookmarks(conn: AsyncConnection, user_id: int, *, cursor: str | N
             query = query.where(bookmarks.c.id < before)
         rows = (await conn.execute(query.order_by(bookmarks.c.id.desc()).limit(want))).all()
         exhausted = len(rows) < want
-        items = await hydrate(conn, user_id, [r.post_id for r in rows])
+        items = await hydrate(conn, user_id, [r.post_id for r in rows], counters=counters)
         for row in rows:
             item = items.get(row.post_id)
             if item is not None and item.repost_id is None:

@@ -16,6 +16,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import bookmarks, follows, likes, posts, users
+from roost.core.errors import Unavailable
+from roost.ports import Counters
 from roost.views import FeedItem, Mention, Post, UserSummary
 
 _POST_COLUMNS = (
@@ -118,7 +120,11 @@ async def viewer_flags(conn: AsyncConnection, viewer_id: int | None, post_ids: S
 
 
 async def hydrate(
-    conn: AsyncConnection, viewer_id: int | None, post_ids: Sequence[int]
+    conn: AsyncConnection,
+    viewer_id: int | None,
+    post_ids: Sequence[int],
+    *,
+    counters: Counters | None = None,
 ) -> dict[int, FeedItem]:
     """FeedItems for the ids that exist, are live and visible to the viewer; others are left out.
 
@@ -136,12 +142,15 @@ async def hydrate(
     visible = await visible_authors(conn, viewer_id, author_rows.values())
     shown_ids = [r.id for r in rows.values() if r.repost_of_id is None and r.author_id in visible]
     flags = await viewer_flags(conn, viewer_id, shown_ids)
+    # Counts are the stored column plus what is still buffered (production profile).
+    pending = await _pending(counters, shown_ids)
 
     def post_of(post_id: int | None, *, nested: bool) -> Post | None:
         row = rows.get(post_id) if post_id is not None else None
         if row is None or row.repost_of_id is not None or row.author_id not in visible:
             return None
-        return _post(row, author_rows, flags, None if nested else post_of(row.quote_of_id, nested=True))
+        quote_of = None if nested else post_of(row.quote_of_id, nested=True)
+        return _post(row, author_rows, flags, pending.get(row.id, {}), quote_of)
 
     result: dict[int, FeedItem] = {}
     for post_id in post_ids:
@@ -160,6 +169,16 @@ async def hydrate(
     return result
 
 
+async def _pending(counters: Counters | None, post_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Buffered count deltas; while their store is down, pages show the stored counts."""
+    if counters is None or not post_ids:
+        return {}
+    try:
+        return await counters.pending(post_ids)
+    except Unavailable:
+        return {}
+
+
 async def _load_users(conn: AsyncConnection, user_ids: Iterable[int]) -> dict[int, Any]:
     wanted = list(set(user_ids))
     if not wanted:
@@ -167,7 +186,9 @@ async def _load_users(conn: AsyncConnection, user_ids: Iterable[int]) -> dict[in
     return {r.id: r for r in await conn.execute(select(*_USER_COLUMNS).where(users.c.id.in_(wanted)))}
 
 
-def _post(row: Row[Any], authors: dict[int, Any], flags: Flags, quote_of: Post | None) -> Post:
+def _post(
+    row: Row[Any], authors: dict[int, Any], flags: Flags, pending: dict[str, int], quote_of: Post | None
+) -> Post:
     media = row.media or []
     return Post(
         post_id=row.id,
@@ -180,9 +201,9 @@ def _post(row: Row[Any], authors: dict[int, Any], flags: Flags, quote_of: Post |
         created_at=row.created_at,
         reply_to_id=row.reply_to_id,
         quote_of=quote_of,
-        like_count=row.like_count,
+        like_count=row.like_count + pending.get("like", 0),
         comment_count=row.reply_count,
-        repost_count=row.repost_count,
+        repost_count=row.repost_count + pending.get("repost", 0),
         quote_count=row.quote_count,
         liked=row.id in flags.liked,
         reposted=row.id in flags.reposted,

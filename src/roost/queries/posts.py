@@ -8,15 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.adapters.sql.tables import blocks, follows, posts, users
 from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import Forbidden, NotFound
+from roost.ports import Counters
 from roost.queries.hydrate import hydrate
 from roost.views import FeedItem, FeedPage, Post
 
 USER_POSTS_CURSOR = "user-posts"
 
 
-async def get_post(conn: AsyncConnection, post_id: int, *, viewer_id: int | None) -> Post:
+async def get_post(
+    conn: AsyncConnection, post_id: int, *, viewer_id: int | None, counters: Counters | None = None
+) -> Post:
     """A live, visible, original post (not a repost row); 404 otherwise, also when blocked."""
-    items = await hydrate(conn, viewer_id, [post_id])
+    items = await hydrate(conn, viewer_id, [post_id], counters=counters)
     item = items.get(post_id)
     if item is None or item.repost_id is not None:
         raise NotFound("post not found")
@@ -26,7 +29,13 @@ async def get_post(conn: AsyncConnection, post_id: int, *, viewer_id: int | None
 
 
 async def user_posts(
-    conn: AsyncConnection, user_id: int, *, viewer_id: int | None, cursor: str | None, limit: int
+    conn: AsyncConnection,
+    user_id: int,
+    *,
+    viewer_id: int | None,
+    cursor: str | None,
+    limit: int,
+    counters: Counters | None = None,
 ) -> FeedPage:
     """The author's posts and reposts, newest first; 403 for a private account the viewer may not see."""
     author = (await conn.execute(select(users.c.is_private).where(users.c.id == user_id))).first()
@@ -46,7 +55,7 @@ async def user_posts(
             query = query.where(posts.c.id < before)
         ids = list((await conn.execute(query.order_by(posts.c.id.desc()).limit(want))).scalars())
         has_more = len(ids) == want
-        hydrated = await hydrate(conn, viewer_id, ids)
+        hydrated = await hydrate(conn, viewer_id, ids, counters=counters)
         # Reposts of deleted or hidden originals drop out; keep reading so pages stay full.
         items.extend(hydrated[i] for i in ids if i in hydrated)
         if ids:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import blocks, follow_requests, follows, mutes, users
 from roost.core.cursor import decode_cursor, encode_cursor
-from roost.core.errors import NotFound
+from roost.core.errors import Forbidden, NotFound
 from roost.core.text import is_valid_username
 from roost.views import FollowUser, Profile, Relationship
 
@@ -95,17 +95,35 @@ async def _profile(conn: AsyncConnection, row: Any, viewer_id: int | None, *, in
     }
     if include_email:
         fields["email"] = row.email
-    if viewer_id is not None and viewer_id != row.id:
-        fields.update(dict(await relationship(conn, viewer_id, row.id)))
+    if viewer_id is not None:
+        # With a token the flags are always booleans; towards oneself they are all false.
+        own = viewer_id == row.id
+        fields.update(dict(Relationship() if own else await relationship(conn, viewer_id, row.id)))
     return Profile(**fields)
 
 
 async def follow_list(
-    conn: AsyncConnection, user_id: int, *, direction: str, cursor: str | None, limit: int
+    conn: AsyncConnection,
+    user_id: int,
+    *,
+    viewer_id: int | None,
+    direction: str,
+    cursor: str | None,
+    limit: int,
 ) -> tuple[list[FollowUser], str | None]:
-    """Followers (direction "followers") or followees ("following") of a user, newest follow first."""
-    if await conn.scalar(select(users.c.id).where(users.c.id == user_id)) is None:
+    """Followers (direction "followers") or followees ("following") of a user, newest follow first.
+
+    A private account's lists are shown only to itself and its approved followers.
+    """
+    is_private = await conn.scalar(select(users.c.is_private).where(users.c.id == user_id))
+    if is_private is None:
         raise NotFound("user not found")
+    if is_private and viewer_id != user_id:
+        approved = viewer_id is not None and await conn.scalar(
+            select(follows.c.id).where(follows.c.follower_id == viewer_id, follows.c.followee_id == user_id)
+        )
+        if not approved:
+            raise Forbidden("this account's connections are visible to its approved followers only")
     mine, other = (
         (follows.c.followee_id, follows.c.follower_id)
         if direction == "followers"

@@ -11,7 +11,11 @@ pending by a dead consumer are taken over with XAUTOCLAIM once idle for `claim_i
 consumer keeps its in-flight entries fresh, so a long fan-out is not taken from it. A failing entry
 is retried the same way, and after `max_delivery_attempts` deliveries it moves to the dead-letter
 stream. An outage of the database or Redis is not the event's fault: it counts no failed attempt,
-and the consumer backs off.
+and the consumer backs off. A consumer told to stop finishes the entry in hand and hands the rest
+of its batch back, marked idle, so the next claim pass of any worker takes them.
+
+Redis Cluster: one XREADGROUP over all partitions is a multi-slot command, which Cluster refuses;
+there the reads would go per node (not done yet: the production profile is one Redis).
 """
 
 from __future__ import annotations
@@ -122,6 +126,13 @@ class Consumer:
                 raise result
         return sum(r for r in results if isinstance(r, int))
 
+    async def drain(self) -> int:
+        """Handle rounds until one finds nothing (tests); returns how many entries were handled."""
+        total = 0
+        while handled := await self.run_once(block_ms=0):
+            total += handled
+        return total
+
     async def run_forever(self) -> None:
         """Rounds until stop(); backs off while Redis or the database is unavailable."""
         backoff = 0.5
@@ -199,13 +210,15 @@ class Consumer:
         try:
             for mid, fields in messages:
                 if self._stopping.is_set():
-                    break  # the rest stay pending and are claimed by another worker
+                    break  # the rest are handed back to the group
                 await self._handle(stream, mid, fields)
                 in_flight.discard(mid)
                 handled += 1
         finally:
             done.set()
             await heartbeat
+        if in_flight and self._stopping.is_set():
+            await self._hand_back(stream, in_flight)
         return handled
 
     async def _keep_claimed(self, stream: str, in_flight: set[bytes], done: asyncio.Event) -> None:
@@ -222,6 +235,19 @@ class Consumer:
                     await self._redis.xclaim(
                         stream, GROUP, self.name, min_idle_time=0, message_ids=list(in_flight), justid=True
                     )
+
+    async def _hand_back(self, stream: str, ids: set[bytes]) -> None:
+        """Mark entries we will not handle (stopping) as idle, so the next claim pass anywhere takes them."""
+        with contextlib.suppress(RedisError):
+            await self._redis.xclaim(
+                stream,
+                GROUP,
+                self.name,
+                min_idle_time=0,
+                message_ids=list(ids),
+                idle=self._claim_idle_ms,
+                justid=True,
+            )
 
     async def _handle(self, stream: str, mid: bytes, fields: Mapping[bytes, bytes]) -> None:
         try:

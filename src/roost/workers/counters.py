@@ -2,8 +2,8 @@
 
 Per shard, under the shard's lock: take the pending deltas into flight (reads still count them),
 apply them all in one database transaction, then clear them from flight. A failed transaction
-leaves them in flight and the next round retries them. The one inexact case is a process dying
-between the commit and the clear: the lock expires and that batch is applied twice.
+leaves them in flight and the next round retries them. The transaction also records the batch's
+token, so a batch applied by a process that died before clearing it is not applied again.
 """
 
 from __future__ import annotations
@@ -11,14 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, delete, update
 
 from roost.adapters.redis.counters import RedisCounters
 from roost.adapters.sql.database import Database
-from roost.adapters.sql.tables import posts
+from roost.adapters.sql.dialect import insert_ignoring_duplicates
+from roost.adapters.sql.tables import counter_flushes, posts
 
 log = logging.getLogger(__name__)
+
+# Bounds one shard's turn, so a flood of likes on one shard cannot starve the others.
+_MAX_BATCHES_PER_ROUND = 10
+# How many flush rounds between clean-ups of old batch tokens.
+_FORGET_EVERY = 3600
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
 
 _APPLY = (
     update(posts)
@@ -31,21 +43,38 @@ _APPLY = (
 
 
 async def flush_shard(db: Database, counters: RedisCounters, shard: int, *, batch: int = 1000) -> int:
-    """Flush one shard; returns how many posts' counters went to the database."""
+    """Flush one shard until nothing is pending; returns how many posts' counters went to the database."""
+    flushed = 0
     async with counters.flushing(shard) as locked:
         if not locked:
             return 0  # another flusher is on it
-        taken = await counters.take(shard, limit=batch)
-        if not taken:
-            return 0
-        rows = [
-            {"post_id": post_id, "likes": d.get("like", 0), "reposts": d.get("repost", 0)}
-            for post_id, d in sorted(taken.items())
-        ]
-        async with db.transaction() as conn:
-            await conn.execute(_APPLY, rows)
-        await counters.done(shard, list(taken))
-    return len(taken)
+        for _ in range(_MAX_BATCHES_PER_ROUND):
+            taken = await counters.take(shard, limit=batch)
+            if not taken.deltas:
+                break
+            rows = [
+                {"post_id": post_id, "likes": d.get("like", 0), "reposts": d.get("repost", 0)}
+                for post_id, d in sorted(taken.deltas.items())
+            ]
+            async with db.transaction() as conn:
+                first_time = await conn.execute(
+                    insert_ignoring_duplicates(conn, counter_flushes).values(
+                        token=taken.token, applied_at=utcnow()
+                    )
+                )
+                if first_time.rowcount:
+                    await conn.execute(_APPLY, rows)
+            await counters.done(shard, list(taken.deltas))
+            flushed += len(taken.deltas)
+    return flushed
+
+
+async def forget_old_flushes(db: Database, *, older_than: timedelta = timedelta(days=1)) -> None:
+    """Batch tokens only matter until their batch is cleared from Redis, which takes seconds."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            delete(counter_flushes).where(counter_flushes.c.applied_at < utcnow() - older_than)
+        )
 
 
 async def flush_counters(db: Database, counters: RedisCounters, *, batch: int = 1000) -> int:
@@ -81,9 +110,13 @@ class CounterFlushLoop:
             log.exception("final counter flush failed; the deltas stay in Redis for the next flusher")
 
     async def _run(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(self._interval)
+            rounds += 1
             try:
                 await flush_counters(self._db, self._counters)
+                if rounds % _FORGET_EVERY == 0:
+                    await forget_old_flushes(self._db)
             except Exception:
                 log.exception("counter flush failed, retrying")

@@ -94,6 +94,12 @@ async def on_follow_removed(ctx: WorkerContext, event: Event) -> None:
             conn, [followee_id], before=None, floor=window.floor, limit=ctx.settings.timeline_cap
         )
     await ctx.timelines.remove(follower_id, ids)
+    async with ctx.db.read() as conn:
+        refollowed = await _follows(conn, follower_id, followee_id)
+    if refollowed:
+        # A follow committed while we purged, and its merge may have run before our removal
+        # (several workers can take one user's events): put the posts back.
+        await ctx.timelines.merge(follower_id, ids)
 
 
 async def _follows(conn: AsyncConnection, follower_id: int, followee_id: int) -> bool:

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from roost.adapters.redis.counters import RedisCounters, shard_of
 from roost.adapters.sql.database import Database
-from roost.adapters.sql.tables import metadata, posts, users
+from roost.adapters.sql.tables import counter_flushes, metadata, posts, users
 from roost.workers.counters import flush_counters, flush_shard
 
-POSTS = [101, 202, 303]
+POSTS = [101, 202, 303, 404]
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ async def test_adds_during_a_flush_are_neither_lost_nor_doubled(
     async with counters.flushing(shard) as locked:
         assert locked
         taken = await counters.take(shard, limit=100)
-        assert taken[101] == {"like": 5}
+        assert taken.deltas[101] == {"like": 5}
         # A like arriving while the batch is in flight: reads count both.
         assert await counters.add(101, "like", 1) == 6
         assert (await _live(db, counters, [101]))[101] == (6, 0)
@@ -101,6 +101,28 @@ async def test_adds_during_a_flush_are_neither_lost_nor_doubled(
     assert (await _live(db, counters, [101]))[101] == (6, 0)
     await flush_counters(db, counters)
     assert await _stored(db, 101) == (6, 0)
+
+
+async def test_a_batch_applied_before_a_crash_is_not_applied_again(
+    db: Database, counters: RedisCounters
+) -> None:
+    await counters.add(404, "like", 3)
+    shard = shard_of(404) % counters.shards
+    async with counters.flushing(shard) as locked:
+        assert locked
+        taken = await counters.take(shard, limit=100)
+        # The flusher commits the batch, then dies before clearing it from Redis.
+        async with db.transaction() as conn:
+            await conn.execute(
+                counter_flushes.insert().values(token=taken.token, applied_at=datetime.now(UTC))
+            )
+            await conn.execute(
+                posts.update().where(posts.c.id == 404).values(like_count=posts.c.like_count + 3)
+            )
+    await counters.add(404, "like", 1)
+    await flush_counters(db, counters)
+    assert await _stored(db, 404) == (4, 0)
+    assert await counters.pending([404]) == {}
 
 
 async def test_a_failed_flush_is_retried(

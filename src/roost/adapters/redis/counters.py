@@ -10,6 +10,7 @@ Keys, all under a shard's hash tag so each script touches one Redis Cluster slot
     <prefix>:cntd:{c<shard>}          set of posts with a pending delta (what the flusher takes)
     <prefix>:cntf:{c<shard>}:<post>   hash of the deltas being flushed (still counted by reads)
     <prefix>:cntfs:{c<shard>}         set of posts in flight
+    <prefix>:cntft:{c<shard>}         the in-flight batch's token (applied at most once)
     <prefix>:cntl:{c<shard>}          the flusher's lock: one flusher per shard at a time
 
 Scripts build the per-post key names from the shard's base name (same slot by construction).
@@ -21,10 +22,13 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import redis.asyncio
 
 from roost.adapters.redis.keys import Keys
+from roost.adapters.redis.resilient import REDIS_ERRORS
+from roost.core.errors import Unavailable
 
 SHARDS = 64
 LOCK_MS = 30_000
@@ -37,22 +41,29 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return v + tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
 """
 
-# KEYS: dirty set, in-flight set. ARGV: pending base, in-flight base, limit.
-# Moves up to `limit` pending posts into flight, then returns everything in flight, as
-# {post, {name, value, ...}, ...}: a flush that failed (or died) before `done` is retried whole.
+# KEYS: dirty set, in-flight set, batch token. ARGV: pending base, in-flight base, limit, new token.
+# A batch already in flight (a flush that failed or died before `done`) is returned again whole,
+# with its token and nothing added to it; else up to `limit` pending posts move into flight under
+# the new token. Returns {token, post, {name, value, ...}, ...}. The token lets the database
+# refuse a batch it has already applied, so a retried batch is counted once.
 _TAKE = r"""
-for _, id in ipairs(redis.call('SPOP', KEYS[1], ARGV[3])) do
-  local pending_key = ARGV[1] .. id
-  local vals = redis.call('HGETALL', pending_key)
-  if #vals > 0 then
-    redis.call('DEL', pending_key)
-    for i = 1, #vals, 2 do
-      redis.call('HINCRBY', ARGV[2] .. id, vals[i], vals[i + 1])
+if redis.call('SCARD', KEYS[2]) == 0 then
+  for _, id in ipairs(redis.call('SPOP', KEYS[1], ARGV[3])) do
+    local pending_key = ARGV[1] .. id
+    local vals = redis.call('HGETALL', pending_key)
+    if #vals > 0 then
+      redis.call('DEL', pending_key)
+      for i = 1, #vals, 2 do
+        redis.call('HINCRBY', ARGV[2] .. id, vals[i], vals[i + 1])
+      end
+      redis.call('SADD', KEYS[2], id)
     end
-    redis.call('SADD', KEYS[2], id)
+  end
+  if redis.call('SCARD', KEYS[2]) > 0 then
+    redis.call('SET', KEYS[3], ARGV[4])
   end
 end
-local out = {}
+local out = {redis.call('GET', KEYS[3]) or ''}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGETALL', ARGV[2] .. id)
@@ -60,11 +71,14 @@ end
 return out
 """
 
-# KEYS: in-flight set. ARGV: in-flight base, post ids now in the database.
+# KEYS: in-flight set, batch token. ARGV: in-flight base, post ids now in the database.
 _DONE = r"""
 for i = 2, #ARGV do
   redis.call('DEL', ARGV[1] .. ARGV[i])
   redis.call('SREM', KEYS[1], ARGV[i])
+end
+if redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
 end
 return #ARGV - 1
 """
@@ -100,6 +114,14 @@ _UNLOCK = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+@dataclass(frozen=True, slots=True)
+class FlushBatch:
+    """Deltas in flight to the database, and the token that makes applying them idempotent."""
+
+    token: str
+    deltas: dict[int, dict[str, int]]
 
 
 def shard_of(post_id: int) -> int:
@@ -138,7 +160,22 @@ class RedisCounters:
     def _flying(self, shard: int) -> str:
         return f"{self._prefix}:cntfs:{self._tag(shard)}"
 
+    def _token(self, shard: int) -> str:
+        return f"{self._prefix}:cntft:{self._tag(shard)}"
+
     async def add(self, post_id: int, name: str, delta: int) -> int:
+        try:
+            return await self._add_delta(post_id, name, delta)
+        except REDIS_ERRORS as e:
+            raise Unavailable("the counter store is unavailable") from e
+
+    async def pending(self, post_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        try:
+            return await self._read_pending(post_ids)
+        except REDIS_ERRORS as e:
+            raise Unavailable("the counter store is unavailable") from e
+
+    async def _add_delta(self, post_id: int, name: str, delta: int) -> int:
         shard = self._shard(post_id)
         keys = [
             self._pending_base(shard) + str(post_id),
@@ -147,7 +184,7 @@ class RedisCounters:
         ]
         return int(await self._add(keys=keys, args=[name, delta, post_id]))
 
-    async def pending(self, post_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    async def _read_pending(self, post_ids: Sequence[int]) -> dict[int, dict[str, int]]:
         """Pending plus in-flight deltas: one script per shard, all in one round trip."""
         by_shard: dict[int, list[int]] = {}
         for post_id in dict.fromkeys(post_ids):
@@ -182,23 +219,24 @@ class RedisCounters:
             if acquired:
                 await self._unlock(keys=[lock], args=[token])
 
-    async def take(self, shard: int, *, limit: int) -> dict[int, dict[str, int]]:
-        """Move up to `limit` posts' pending deltas into flight; returns every in-flight delta."""
+    async def take(self, shard: int, *, limit: int) -> FlushBatch:
+        """The shard's batch in flight: a retried one whole, else up to `limit` posts' pending deltas."""
         raw = await self._take(
-            keys=[self._dirty(shard), self._flying(shard)],
-            args=[self._pending_base(shard), self._flight_base(shard), limit],
+            keys=[self._dirty(shard), self._flying(shard), self._token(shard)],
+            args=[self._pending_base(shard), self._flight_base(shard), limit, uuid.uuid4().hex],
         )
-        taken: dict[int, dict[str, int]] = {}
-        for i in range(0, len(raw), 2):
+        deltas: dict[int, dict[str, int]] = {}
+        for i in range(1, len(raw), 2):
             fields = raw[i + 1]
-            deltas = {_text(fields[j]): int(fields[j + 1]) for j in range(0, len(fields), 2)}
-            taken[int(raw[i])] = deltas
-        return taken
+            deltas[int(raw[i])] = {_text(fields[j]): int(fields[j + 1]) for j in range(0, len(fields), 2)}
+        return FlushBatch(token=_text(raw[0]), deltas=deltas)
 
     async def done(self, shard: int, post_ids: Sequence[int]) -> None:
         """The in-flight deltas of these posts are in the database now."""
         if post_ids:
-            await self._done(keys=[self._flying(shard)], args=[self._flight_base(shard), *post_ids])
+            await self._done(
+                keys=[self._flying(shard), self._token(shard)], args=[self._flight_base(shard), *post_ids]
+            )
 
 
 def _text(value: bytes | str) -> str:

@@ -17,6 +17,8 @@ import redis.asyncio
 from redis.typing import EncodableT, FieldT
 
 from roost.adapters.redis.keys import Keys
+from roost.adapters.redis.resilient import REDIS_ERRORS
+from roost.core.errors import Unavailable
 from roost.core.settings import Settings
 from roost.ports import Event
 
@@ -86,15 +88,19 @@ class RedisStreamSink:
             return
         # Not a MULTI: the streams live in different Cluster slots. A failure part-way leaves the
         # outbox rows unsent, so the whole batch is sent again; consumers are idempotent.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.xadd(
-                    self.layout.stream_of(event.key),
-                    encode_event(event),
-                    maxlen=self._maxlen,
-                    approximate=True,
-                )
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.xadd(
+                        self.layout.stream_of(event.key),
+                        encode_event(event),
+                        maxlen=self._maxlen,
+                        approximate=True,
+                    )
+                await pipe.execute()
+        except REDIS_ERRORS as e:
+            # The events stay in the outbox; the relay retries once Redis is back.
+            raise Unavailable("the event stream is unavailable") from e
 
 
 def build_stream_sink(redis: redis.asyncio.Redis, settings: Settings) -> RedisStreamSink:

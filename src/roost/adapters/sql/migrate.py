@@ -15,8 +15,9 @@ from sqlalchemy.engine import Connection
 from roost.adapters.sql.database import Database
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# The first revision; databases made by `create_all` before migrations existed are at this one.
-INITIAL_REVISION = "0001"
+# Databases made by `create_all` (before migrations existed) carry no version: the newest revision
+# whose marker table they have is the one they are adopted at, newest first.
+_ADOPTION_MARKERS = (("0002", "counter_flushes"), ("0001", "users"))
 # Serializes concurrent `roost migrate` runs on PostgreSQL (any constant both sides agree on).
 _ADVISORY_LOCK = 0x726F6F7374
 
@@ -75,9 +76,20 @@ def _current_revision(conn: Connection) -> str | None:
 def _upgrade(conn: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = conn
-    if _current_revision(conn) is None and inspect(conn).has_table("users"):
-        command.stamp(config, INITIAL_REVISION)
+    if _current_revision(conn) is None:
+        adopted = _adoptable_revision(conn)
+        if adopted is not None:
+            command.stamp(config, adopted)
     command.upgrade(config, "head")
+
+
+def _adoptable_revision(conn: Connection) -> str | None:
+    """For a database made by `create_all` (no Alembic version): the newest revision whose tables it has."""
+    inspector = inspect(conn)
+    for revision, marker_table in _ADOPTION_MARKERS:
+        if inspector.has_table(marker_table):
+            return revision
+    return None
 
 
 class SchemaNotCurrent(RuntimeError):

@@ -182,6 +182,15 @@ media = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
+# Tokens of counter batches flushed from Redis: a batch retried after a crash is applied once.
+counter_flushes = Table(
+    "counter_flushes",
+    metadata,
+    Column("token", String(40), primary_key=True),
+    Column("applied_at", UtcDateTime(), nullable=False),
+)
+Index("ix_counter_flushes_applied_at", counter_flushes.c.applied_at)
+
 # The transactional outbox: events written in the same transaction as the change they describe.
 outbox = Table(
     "outbox",

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from roost.actions import accounts
 from roost.api.deps import RuntimeDep, Viewer
 from roost.api.schemas import AuthAnswer, LoginBody, ProfilePatch, RegisterBody
-from roost.core.errors import NotFound, Unauthorized
+from roost.core.errors import NotFound, Unauthorized, ValidationFailed
 from roost.queries.users import profile_by_id
 from roost.runtime import Runtime, utcnow
 from roost.views import Profile
@@ -53,6 +53,8 @@ async def me(viewer: Viewer, runtime: RuntimeDep) -> Profile:
 
 @router.patch("/me", response_model=Profile, response_model_by_alias=True)
 async def update_me(body: ProfilePatch, viewer: Viewer, runtime: RuntimeDep) -> Profile:
+    if body.avatar_media_id is not None:
+        raise ValidationFailed("avatarMediaId: this server does not accept media uploads yet")
     changes = accounts.ProfileChanges(
         display_name=body.display_name, bio=body.bio, is_private=body.is_private
     )

@@ -8,9 +8,8 @@ from pydantic.alias_generators import to_camel
 
 from roost.actions import engagement
 from roost.api.deps import Cursor, Limit, MaybeViewer, RuntimeDep, Viewer, path_id
-from roost.ports import Counters
 from roost.queries.engagement import replies, user_bookmarks
-from roost.runtime import Runtime, utcnow
+from roost.runtime import utcnow
 from roost.views import Id, PostPage
 
 router = APIRouter(prefix="/api", tags=["engagement"])
@@ -36,17 +35,11 @@ class BookmarkAnswer(Answer):
     bookmarked: bool
 
 
-def _counters(runtime: Runtime) -> Counters | None:
-    """Buffered counters of the production profile, when the runtime has them."""
-    counters: Counters | None = getattr(runtime, "counters", None)
-    return counters
-
-
 @router.post("/posts/{post_id}/like", response_model=LikeAnswer, response_model_by_alias=True)
 async def like(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> LikeAnswer:
     pid = path_id(post_id, "postId")
     count = await engagement.like_post(
-        runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow(), counters=_counters(runtime)
+        runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow(), counters=runtime.counters
     )
     return LikeAnswer(post_id=pid, liked=True, like_count=count)
 
@@ -55,7 +48,7 @@ async def like(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> LikeAnswer:
 async def unlike(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> LikeAnswer:
     pid = path_id(post_id, "postId")
     count = await engagement.unlike_post(
-        runtime.db, runtime.ids, user_id=viewer, post_id=pid, counters=_counters(runtime)
+        runtime.db, runtime.ids, user_id=viewer, post_id=pid, counters=runtime.counters
     )
     return LikeAnswer(post_id=pid, liked=False, like_count=count)
 
@@ -64,7 +57,7 @@ async def unlike(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> LikeAnswe
 async def repost(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> RepostAnswer:
     pid = path_id(post_id, "postId")
     count = await engagement.repost(
-        runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow(), counters=_counters(runtime)
+        runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow(), counters=runtime.counters
     )
     return RepostAnswer(post_id=pid, reposted=True, repost_count=count)
 
@@ -73,7 +66,7 @@ async def repost(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> RepostAns
 async def unrepost(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> RepostAnswer:
     pid = path_id(post_id, "postId")
     count = await engagement.unrepost(
-        runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow(), counters=_counters(runtime)
+        runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow(), counters=runtime.counters
     )
     return RepostAnswer(post_id=pid, reposted=False, repost_count=count)
 
@@ -97,10 +90,17 @@ async def replies_of(
     post_id: str, viewer: MaybeViewer, runtime: RuntimeDep, limit: Limit, cursor: Cursor = None
 ) -> PostPage:
     async with runtime.db.read() as conn:
-        return await replies(conn, path_id(post_id, "postId"), viewer_id=viewer, cursor=cursor, limit=limit)
+        return await replies(
+            conn,
+            path_id(post_id, "postId"),
+            viewer_id=viewer,
+            cursor=cursor,
+            limit=limit,
+            counters=runtime.counters,
+        )
 
 
 @router.get("/bookmarks", response_model=PostPage, response_model_by_alias=True)
 async def bookmarks(viewer: Viewer, runtime: RuntimeDep, limit: Limit, cursor: Cursor = None) -> PostPage:
     async with runtime.db.read() as conn:
-        return await user_bookmarks(conn, viewer, cursor=cursor, limit=limit)
+        return await user_bookmarks(conn, viewer, cursor=cursor, limit=limit, counters=runtime.counters)

@@ -39,13 +39,13 @@ async def create_post(body: PostBody, viewer: Viewer, runtime: RuntimeDep) -> Po
         now=utcnow(),
     )
     async with runtime.db.read() as conn:
-        return await get_post(conn, post_id, viewer_id=viewer)
+        return await get_post(conn, post_id, viewer_id=viewer, counters=runtime.counters)
 
 
 @router.get("/{post_id}", response_model=Post, response_model_by_alias=True)
 async def read_post(post_id: str, viewer: MaybeViewer, runtime: RuntimeDep) -> Post:
     async with runtime.db.read() as conn:
-        return await get_post(conn, path_id(post_id, "postId"), viewer_id=viewer)
+        return await get_post(conn, path_id(post_id, "postId"), viewer_id=viewer, counters=runtime.counters)
 
 
 @router.delete("/{post_id}", response_model=DeletedAnswer, response_model_by_alias=True)

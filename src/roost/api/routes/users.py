@@ -35,7 +35,12 @@ async def posts_of(
 ) -> FeedPage:
     async with runtime.db.read() as conn:
         return await user_posts(
-            conn, path_id(user_id, "userId"), viewer_id=viewer, cursor=cursor, limit=limit
+            conn,
+            path_id(user_id, "userId"),
+            viewer_id=viewer,
+            cursor=cursor,
+            limit=limit,
+            counters=runtime.counters,
         )
 
 
@@ -43,24 +48,34 @@ async def _follow_page(
     runtime: RuntimeDep,
     user_id: str,
     direction: Literal["followers", "following"],
+    viewer: int | None,
     cursor: str | None,
     limit: int,
 ) -> UserPage:
     async with runtime.db.read() as conn:
         users, next_cursor = await follow_list(
-            conn, path_id(user_id, "userId"), direction=direction, cursor=cursor, limit=limit
+            conn,
+            path_id(user_id, "userId"),
+            viewer_id=viewer,
+            direction=direction,
+            cursor=cursor,
+            limit=limit,
         )
     return UserPage(users=users, next_cursor=next_cursor, has_more=next_cursor is not None)
 
 
 @router.get("/{user_id}/followers", response_model=UserPage, response_model_by_alias=True)
-async def followers(user_id: str, runtime: RuntimeDep, limit: Limit, cursor: Cursor = None) -> UserPage:
-    return await _follow_page(runtime, user_id, "followers", cursor, limit)
+async def followers(
+    user_id: str, viewer: MaybeViewer, runtime: RuntimeDep, limit: Limit, cursor: Cursor = None
+) -> UserPage:
+    return await _follow_page(runtime, user_id, "followers", viewer, cursor, limit)
 
 
 @router.get("/{user_id}/following", response_model=UserPage, response_model_by_alias=True)
-async def following(user_id: str, runtime: RuntimeDep, limit: Limit, cursor: Cursor = None) -> UserPage:
-    return await _follow_page(runtime, user_id, "following", cursor, limit)
+async def following(
+    user_id: str, viewer: MaybeViewer, runtime: RuntimeDep, limit: Limit, cursor: Cursor = None
+) -> UserPage:
+    return await _follow_page(runtime, user_id, "following", viewer, cursor, limit)
 
 
 @router.post(
