@@ -74,6 +74,22 @@ def connect_redis(url: str) -> Redis:
     )
 
 
+class KnownAccounts:
+    """A bounded set of ids, forgetting the oldest first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: dict[int, None] = {}
+
+    def __contains__(self, user_id: int) -> bool:
+        return user_id in self._ids
+
+    def add(self, user_id: int) -> None:
+        self._ids[user_id] = None
+        if len(self._ids) > self._capacity:
+            del self._ids[next(iter(self._ids))]
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -96,6 +112,8 @@ class Runtime:
     # Production profile only: this process's member of the stream's consumer group. `roost
     # worker` runs it; API processes only use it in `drain()` (tests).
     consumer: Consumer | None = None
+    # Account ids this process has seen exist (accounts are never deleted): spares auth a query.
+    known_accounts: KnownAccounts = field(default_factory=lambda: KnownAccounts(100_000))
     started: bool = field(default=False)
 
     @classmethod

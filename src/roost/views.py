@@ -100,6 +100,11 @@ class FeedItem(Post):
     reposted_by: UserSummary | None = None
     repost_id: Id | None = None
 
+    @property
+    def position(self) -> int:
+        """Where the item sits in a feed: the repost's id for a repost, else the post's."""
+        return self.repost_id if self.repost_id is not None else self.post_id
+
 
 class FollowUser(UserSummary):
     followed_at: Timestamp

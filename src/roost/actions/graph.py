@@ -16,6 +16,7 @@ from roost.adapters.sql.tables import blocks, follow_requests, follows, mutes, u
 from roost.core.errors import Forbidden, InvalidRequest, NotFound
 from roost.core.ids import IdGenerator
 from roost.core.settings import Settings
+from roost.queries.posts import blocked_either_way
 
 FOLLOW_CREATED = "follow.created"
 FOLLOW_REMOVED = "follow.removed"
@@ -40,7 +41,7 @@ async def follow(
         target = (await conn.execute(select(users.c.is_private).where(users.c.id == followee_id))).first()
         if target is None:
             raise NotFound("user not found")
-        if await _blocked_either_way(conn, follower_id, followee_id):
+        if await blocked_either_way(conn, follower_id, followee_id):
             raise Forbidden("you cannot follow this account")
         already = await conn.scalar(
             select(follows.c.id).where(
@@ -208,20 +209,6 @@ async def lock_pair(conn: AsyncConnection, a: int, b: int) -> None:
 async def _require_user(conn: AsyncConnection, user_id: int) -> None:
     if await conn.scalar(select(users.c.id).where(users.c.id == user_id)) is None:
         raise NotFound("user not found")
-
-
-async def _blocked_either_way(conn: AsyncConnection, a: int, b: int) -> bool:
-    found = await conn.scalar(
-        select(blocks.c.blocker_id)
-        .where(
-            or_(
-                (blocks.c.blocker_id == a) & (blocks.c.blocked_id == b),
-                (blocks.c.blocker_id == b) & (blocks.c.blocked_id == a),
-            )
-        )
-        .limit(1)
-    )
-    return found is not None
 
 
 async def _count_follow(conn: AsyncConnection, follower_id: int, followee_id: int, delta: int) -> None:

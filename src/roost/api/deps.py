@@ -38,10 +38,14 @@ async def optional_viewer(request: Request, runtime: RuntimeDep) -> int | None:
     if token is None:
         return None
     viewer = runtime.tokens.user_id(token)
-    # A signature outlives its account: without this a deleted user's token would write orphan rows.
-    async with runtime.db.read() as conn:
-        if not await user_exists(conn, viewer):
-            raise Unauthorized("the account of this token no longer exists")
+    # A signature outlives its account (say, a database restored from an older backup): without
+    # this check its token would write orphan rows. Accounts are never deleted, so once seen an
+    # id stays valid, and hot paths skip the query.
+    if viewer not in runtime.known_accounts:
+        async with runtime.db.read() as conn:
+            if not await user_exists(conn, viewer):
+                raise Unauthorized("the account of this token no longer exists")
+        runtime.known_accounts.add(viewer)
     return viewer
 
 

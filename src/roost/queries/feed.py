@@ -98,12 +98,8 @@ async def home_feed(
         items = await _assemble(ctx, conn, graph, window, before=before, limit=limit)
     has_more = len(items) > limit
     items = items[:limit]
-    next_cursor = encode_cursor(CURSOR_KIND, _position(items[-1])) if has_more else None
+    next_cursor = encode_cursor(CURSOR_KIND, items[-1].position) if has_more else None
     return FeedPage(posts=items, next_cursor=next_cursor, has_more=has_more)
-
-
-def _position(item: FeedItem) -> int:
-    return item.repost_id if item.repost_id is not None else item.post_id
 
 
 async def rebuild_timeline(ctx: FeedContext, graph: ViewerGraph) -> None:

@@ -62,12 +62,8 @@ async def user_posts(
             before = ids[-1]
     more = len(items) > limit
     page = items[:limit]
-    next_cursor = encode_cursor(USER_POSTS_CURSOR, _position(page[-1])) if more else None
+    next_cursor = encode_cursor(USER_POSTS_CURSOR, page[-1].position) if more else None
     return FeedPage(posts=page, next_cursor=next_cursor, has_more=more)
-
-
-def _position(item: FeedItem) -> int:
-    return item.repost_id if item.repost_id is not None else item.post_id
 
 
 async def blocked_either_way(conn: AsyncConnection, a: int, b: int) -> bool:
