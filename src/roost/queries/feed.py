@@ -86,15 +86,14 @@ async def home_feed(
     before = decode_cursor(cursor, CURSOR_KIND)[0] if cursor else None
     async with ctx.db.read() as conn:
         graph = await viewer_graph(conn, viewer_id)
-    if graph is None:
-        raise NotFound("user not found")
-    await _record_activity(ctx, graph, now)
-    window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
-    if window is None:
-        await rebuild_timeline(ctx, graph)
+        if graph is None:
+            raise NotFound("user not found")
+        await _record_activity(ctx, graph, now)
         window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
-        window = window or TimelineWindow([], PENDING_FLOOR)
-    async with ctx.db.read() as conn:
+        if window is None:
+            await rebuild_timeline(ctx, graph)
+            window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
+            window = window or TimelineWindow([], PENDING_FLOOR)
         items = await _assemble(ctx, conn, graph, window, before=before, limit=limit)
     has_more = len(items) > limit
     items = items[:limit]

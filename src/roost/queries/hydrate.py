@@ -1,24 +1,23 @@
 """Bulk hydration: post ids to API Posts with authors, counts, viewer flags and visibility.
 
-A page costs a fixed number of queries whatever its size: posts (with originals of reposts and
-quoted posts), their authors, the viewer's follow edges to private authors, and the viewer's
-liked / reposted / bookmarked flags in one UNION query.
+A page costs a fixed number of queries whatever its size: one for the posts joined with their
+authors and the viewer's liked / reposted / bookmarked flags, one more only when the page holds
+reposts or quotes (their originals), and one only when private authors need the viewer's follow edges.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import and_, false, literal, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import bookmarks, follows, likes, posts, users
 from roost.core.errors import Unavailable
 from roost.ports import Counters
-from roost.views import FeedItem, Mention, Post, UserSummary
+from roost.views import FeedItem, MediaItem, Mention, Post, UserSummary
 
 _POST_COLUMNS = (
     posts.c.id,
@@ -36,28 +35,18 @@ _POST_COLUMNS = (
     posts.c.quote_count,
     posts.c.created_at,
 )
-_USER_COLUMNS = (
-    users.c.id,
-    users.c.username,
-    users.c.display_name,
-    users.c.avatar_url,
-    users.c.is_verified,
-    users.c.is_private,
+_AUTHOR_COLUMNS = (
+    users.c.username.label("author_username"),
+    users.c.display_name.label("author_display_name"),
+    users.c.avatar_url.label("author_avatar_url"),
+    users.c.is_verified.label("author_is_verified"),
+    users.c.is_private.label("author_is_private"),
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Flags:
-    liked: frozenset[int]
-    reposted: frozenset[int]
-    bookmarked: frozenset[int]
-
-
-_NO_FLAGS = Flags(frozenset(), frozenset(), frozenset())
-
-
 def summary(row: Row[Any]) -> UserSummary:
-    return UserSummary(
+    """A users row (id, username, display_name, avatar_url, is_verified) as a UserSummary."""
+    return UserSummary.model_construct(
         id=row.id,
         username=row.username,
         display_name=row.display_name,
@@ -66,57 +55,74 @@ def summary(row: Row[Any]) -> UserSummary:
     )
 
 
-async def load_posts(conn: AsyncConnection, post_ids: Iterable[int]) -> dict[int, Any]:
-    """Live (not deleted) post rows by id."""
+def author_of(row: Any) -> UserSummary:
+    """The author of a row loaded by `load_posts`."""
+    return UserSummary.model_construct(
+        id=row.author_id,
+        username=row.author_username,
+        display_name=row.author_display_name,
+        avatar_url=row.author_avatar_url,
+        is_verified=row.author_is_verified,
+    )
+
+
+def _flag(table: Any, viewer_id: int | None, *conditions: Any) -> Any:
+    if viewer_id is None:
+        return false()
+    return select(literal(1)).select_from(table).where(*conditions).exists()
+
+
+async def load_posts(
+    conn: AsyncConnection, post_ids: Iterable[int], viewer_id: int | None = None
+) -> dict[int, Any]:
+    """Live (not deleted) post rows by id, with their author's columns and the viewer's flags."""
     wanted = list(set(post_ids))
     if not wanted:
         return {}
-    rows = await conn.execute(
-        select(*_POST_COLUMNS).where(posts.c.id.in_(wanted), posts.c.deleted_at.is_(None))
+    reposts = posts.alias("viewer_reposts")
+    query = (
+        select(
+            *_POST_COLUMNS,
+            *_AUTHOR_COLUMNS,
+            _flag(likes, viewer_id, likes.c.user_id == viewer_id, likes.c.post_id == posts.c.id).label(
+                "liked"
+            ),
+            _flag(
+                bookmarks, viewer_id, bookmarks.c.user_id == viewer_id, bookmarks.c.post_id == posts.c.id
+            ).label("bookmarked"),
+            _flag(
+                reposts,
+                viewer_id,
+                and_(
+                    reposts.c.author_id == viewer_id,
+                    reposts.c.repost_of_id == posts.c.id,
+                    reposts.c.deleted_at.is_(None),
+                ),
+            ).label("reposted"),
+        )
+        .join(users, users.c.id == posts.c.author_id)
+        .where(posts.c.id.in_(wanted), posts.c.deleted_at.is_(None))
     )
-    return {r.id: r for r in rows}
+    return {r.id: r for r in await conn.execute(query)}
 
 
-async def visible_authors(
-    conn: AsyncConnection, viewer_id: int | None, author_rows: Iterable[Row[Any]]
-) -> set[int]:
+async def visible_authors(conn: AsyncConnection, viewer_id: int | None, rows: Iterable[Any]) -> set[int]:
     """Authors whose posts the viewer may see: public ones, the viewer, and private ones it follows."""
     visible: set[int] = set()
-    private: list[int] = []
-    for row in author_rows:
-        if not row.is_private or row.id == viewer_id:
-            visible.add(row.id)
+    private: set[int] = set()
+    for row in rows:
+        if not row.author_is_private or row.author_id == viewer_id:
+            visible.add(row.author_id)
         else:
-            private.append(row.id)
+            private.add(row.author_id)
     if private and viewer_id is not None:
-        rows = await conn.execute(
+        edges = await conn.execute(
             select(follows.c.followee_id).where(
-                follows.c.follower_id == viewer_id, follows.c.followee_id.in_(private)
+                follows.c.follower_id == viewer_id, follows.c.followee_id.in_(list(private))
             )
         )
-        visible.update(r.followee_id for r in rows)
+        visible.update(r.followee_id for r in edges)
     return visible
-
-
-async def viewer_flags(conn: AsyncConnection, viewer_id: int | None, post_ids: Sequence[int]) -> Flags:
-    if viewer_id is None or not post_ids:
-        return _NO_FLAGS
-    ids = list(post_ids)
-    query = union_all(
-        select(literal("l").label("kind"), likes.c.post_id).where(
-            likes.c.user_id == viewer_id, likes.c.post_id.in_(ids)
-        ),
-        select(literal("r").label("kind"), posts.c.repost_of_id).where(
-            posts.c.author_id == viewer_id, posts.c.repost_of_id.in_(ids), posts.c.deleted_at.is_(None)
-        ),
-        select(literal("b").label("kind"), bookmarks.c.post_id).where(
-            bookmarks.c.user_id == viewer_id, bookmarks.c.post_id.in_(ids)
-        ),
-    )
-    found: dict[str, set[int]] = {"l": set(), "r": set(), "b": set()}
-    for kind, post_id in await conn.execute(query):
-        found[kind].add(post_id)
-    return Flags(frozenset(found["l"]), frozenset(found["r"]), frozenset(found["b"]))
 
 
 async def hydrate(
@@ -131,26 +137,31 @@ async def hydrate(
     A repost id becomes the original post with `repostedBy` and `repostId`; a repost of a deleted
     or invisible post is left out too.
     """
-    rows = await load_posts(conn, post_ids)
-    originals = {r.repost_of_id for r in rows.values() if r.repost_of_id is not None}
-    missing = originals - rows.keys()
-    rows.update(await load_posts(conn, missing))
-    quoted = {r.quote_of_id for r in rows.values() if r.quote_of_id is not None} - rows.keys()
-    rows.update(await load_posts(conn, quoted))
-    author_ids = {r.author_id for r in rows.values()}
-    author_rows = await _load_users(conn, author_ids)
-    visible = await visible_authors(conn, viewer_id, author_rows.values())
+    rows = await load_posts(conn, post_ids, viewer_id)
+    referenced = {r.repost_of_id for r in rows.values() if r.repost_of_id is not None}
+    referenced |= {r.quote_of_id for r in rows.values() if r.quote_of_id is not None}
+    rows.update(await load_posts(conn, referenced - rows.keys(), viewer_id))
+    # A quote inside a reposted original: one level deeper, still bounded by the page.
+    nested = {r.quote_of_id for r in rows.values() if r.quote_of_id is not None} - rows.keys()
+    rows.update(await load_posts(conn, nested, viewer_id))
+    visible = await visible_authors(conn, viewer_id, rows.values())
     shown_ids = [r.id for r in rows.values() if r.repost_of_id is None and r.author_id in visible]
-    flags = await viewer_flags(conn, viewer_id, shown_ids)
     # Counts are the stored column plus what is still buffered (production profile).
     pending = await _pending(counters, shown_ids)
 
-    def post_of(post_id: int | None, *, nested: bool) -> Post | None:
+    def item_of(post_id: int | None, *, nested: bool, repost: Any = None) -> FeedItem | None:
         row = rows.get(post_id) if post_id is not None else None
         if row is None or row.repost_of_id is not None or row.author_id not in visible:
             return None
-        quote_of = None if nested else post_of(row.quote_of_id, nested=True)
-        return _post(row, author_rows, flags, pending.get(row.id, {}), quote_of)
+        quote_of = None if nested else item_of(row.quote_of_id, nested=True)
+        reposter = author_of(repost) if repost is not None else None
+        return _item(
+            row,
+            pending.get(row.id, {}),
+            quote_of=quote_of,
+            reposted_by=reposter,
+            repost_id=repost.id if repost is not None else None,
+        )
 
     result: dict[int, FeedItem] = {}
     for post_id in post_ids:
@@ -158,14 +169,11 @@ async def hydrate(
         if row is None or row.author_id not in visible:
             continue
         if row.repost_of_id is None:
-            post = post_of(post_id, nested=False)
-            if post is not None:
-                result[post_id] = FeedItem(**dict(post), reposted_by=None, repost_id=None)
+            item = item_of(post_id, nested=False)
         else:
-            original = post_of(row.repost_of_id, nested=False)
-            if original is not None:
-                reposter = summary(author_rows[row.author_id])
-                result[post_id] = FeedItem(**dict(original), reposted_by=reposter, repost_id=row.id)
+            item = item_of(row.repost_of_id, nested=False, repost=row)
+        if item is not None:
+            result[post_id] = item
     return result
 
 
@@ -179,25 +187,24 @@ async def _pending(counters: Counters | None, post_ids: list[int]) -> dict[int, 
         return {}
 
 
-async def _load_users(conn: AsyncConnection, user_ids: Iterable[int]) -> dict[int, Any]:
-    wanted = list(set(user_ids))
-    if not wanted:
-        return {}
-    return {r.id: r for r in await conn.execute(select(*_USER_COLUMNS).where(users.c.id.in_(wanted)))}
-
-
-def _post(
-    row: Row[Any], authors: dict[int, Any], flags: Flags, pending: dict[str, int], quote_of: Post | None
-) -> Post:
-    media = row.media or []
-    return Post(
+def _item(
+    row: Any,
+    pending: dict[str, int],
+    *,
+    quote_of: Post | None,
+    reposted_by: UserSummary | None,
+    repost_id: int | None,
+) -> FeedItem:
+    """Built without re-validation: every value comes typed from our own database rows."""
+    media = [MediaItem.model_validate(m) for m in row.media] if row.media else []
+    return FeedItem.model_construct(
         post_id=row.id,
-        author=summary(authors[row.author_id]),
+        author=author_of(row),
         content=row.content,
-        media_urls=[m["url"] for m in media],
+        media_urls=[m.url for m in media],
         media=media,
         hashtags=row.hashtags,
-        mentions=[Mention(id=int(m["id"]), username=m["username"]) for m in row.mentions],
+        mentions=[Mention.model_construct(id=int(m["id"]), username=m["username"]) for m in row.mentions],
         created_at=row.created_at,
         reply_to_id=row.reply_to_id,
         quote_of=quote_of,
@@ -205,7 +212,9 @@ def _post(
         comment_count=row.reply_count,
         repost_count=row.repost_count + pending.get("repost", 0),
         quote_count=row.quote_count,
-        liked=row.id in flags.liked,
-        reposted=row.id in flags.reposted,
-        bookmarked=row.id in flags.bookmarked,
+        liked=bool(row.liked),
+        reposted=bool(row.reposted),
+        bookmarked=bool(row.bookmarked),
+        reposted_by=reposted_by,
+        repost_id=repost_id,
     )

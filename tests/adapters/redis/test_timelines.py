@@ -7,14 +7,19 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis.asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from tests.adapters.redis.conftest import delete_prefix
 
+from roost.adapters.redis import timelines
 from roost.adapters.redis.idsets import unpack
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.timelines import RedisTimelineStore
@@ -23,8 +28,10 @@ from roost.ports import PENDING_FLOOR, TimelineWindow
 BIG = 1 << 62  # ids in the 63-bit range, beyond what a double holds exactly
 
 
-def store(client: redis.asyncio.Redis, prefix: str, cap: int = 10) -> RedisTimelineStore:
-    return RedisTimelineStore(client, prefix=prefix, cap=cap)
+def store(
+    client: redis.asyncio.Redis, prefix: str, cap: int = 10, *, cluster: bool = False
+) -> RedisTimelineStore:
+    return RedisTimelineStore(client, prefix=prefix, cap=cap, cluster=cluster)
 
 
 async def materialize(s: RedisTimelineStore, owner: int, ids: Sequence[int] = (), floor: int = 0) -> None:
@@ -42,8 +49,9 @@ async def test_empty_materialized_timeline(client: redis.asyncio.Redis, prefix: 
     assert await s.window(1, before=None, limit=20) == TimelineWindow([], 0)
 
 
-async def test_push_only_into_materialized(client: redis.asyncio.Redis, prefix: str) -> None:
-    s = store(client, prefix)
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_push_only_into_materialized(client: redis.asyncio.Redis, prefix: str, cluster: bool) -> None:
+    s = store(client, prefix, cluster=cluster)
     await materialize(s, 1)
     await materialize(s, 3)
     assert await s.push(BIG + 7, [1, 2, 3]) == 2
@@ -68,9 +76,12 @@ async def test_ids_order_exactly_beyond_double_precision(client: redis.asyncio.R
     assert await s.window(1, before=None, limit=0) == TimelineWindow([], 0)
 
 
-async def test_cap_and_floor_after_many_pushes(client: redis.asyncio.Redis, prefix: str) -> None:
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_cap_and_floor_after_many_pushes(
+    client: redis.asyncio.Redis, prefix: str, cluster: bool
+) -> None:
     cap = 10
-    s = store(client, prefix, cap=cap)
+    s = store(client, prefix, cap=cap, cluster=cluster)
     await materialize(s, 1)
     ids = [BIG + i for i in range(1, 51)]
     rng = random.Random(1)
@@ -105,8 +116,11 @@ async def test_floor_never_decreases(client: redis.asyncio.Redis, prefix: str) -
     assert await s.window(1, before=None, limit=10) == TimelineWindow([25, 20], 20)
 
 
-async def test_pending_rebuild_receives_pushes(client: redis.asyncio.Redis, prefix: str) -> None:
-    s = store(client, prefix)
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_pending_rebuild_receives_pushes(
+    client: redis.asyncio.Redis, prefix: str, cluster: bool
+) -> None:
+    s = store(client, prefix, cluster=cluster)
     await s.begin_rebuild(1)
     assert await s.window(1, before=None, limit=20) == TimelineWindow([], PENDING_FLOOR)
     assert await s.push(100, [1]) == 1
@@ -132,8 +146,11 @@ async def test_finish_rebuild_union_and_trim(client: redis.asyncio.Redis, prefix
     assert await s.window(1, before=None, limit=20) == TimelineWindow([50, 48, 45, 40, 30], 30)
 
 
-async def test_trim_while_pending_raises_the_final_floor(client: redis.asyncio.Redis, prefix: str) -> None:
-    s = store(client, prefix, cap=3)
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_trim_while_pending_raises_the_final_floor(
+    client: redis.asyncio.Redis, prefix: str, cluster: bool
+) -> None:
+    s = store(client, prefix, cap=3, cluster=cluster)
     await s.begin_rebuild(1)
     for post_id in (100, 101, 102, 103, 104):
         await s.push(post_id, [1])
@@ -280,13 +297,111 @@ async def test_push_batch_is_one_round_trip(
     assert round_trips() - before == 1
 
 
-async def test_push_survives_script_flush(client: redis.asyncio.Redis, prefix: str) -> None:
-    s = store(client, prefix)
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_push_survives_script_flush(client: redis.asyncio.Redis, prefix: str, cluster: bool) -> None:
+    s = store(client, prefix, cluster=cluster)
     await materialize(s, 1)
     await materialize(s, 2)
     await client.script_flush()
     assert await s.push(5, [1, 2, 3]) == 2
     assert await s.window(2, before=None, limit=5) == TimelineWindow([5], 0)
+
+
+async def _push_states(s: RedisTimelineStore, owners: int) -> None:
+    """Owners in every state a push meets, cap 3: missing, empty, full above or below, pending."""
+    for owner in range(owners):
+        kind = owner % 5
+        if kind == 1:
+            await materialize(s, owner)
+        elif kind == 2:
+            await materialize(s, owner, [BIG + 60, BIG + 70, BIG + 80], BIG + 5)
+        elif kind == 3:
+            await materialize(s, owner, [BIG + 10, BIG + 20, BIG + 30], BIG + 5)
+        elif kind == 4:
+            await s.begin_rebuild(owner)
+            for post_id in (BIG + 40, BIG + 41, BIG + 42, BIG + 43):
+                await s.push(post_id, [owner])
+
+
+async def test_batched_push_matches_one_call_per_owner(
+    client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small script calls, so one push spans several of them.
+    monkeypatch.setattr(timelines, "PUSH_CHUNK", 4)
+    owners = 23
+    batched = store(client, prefix, cap=3)
+    per_owner = store(client, f"{prefix}-cluster", cap=3, cluster=True)
+    try:
+        for s in (batched, per_owner):
+            await _push_states(s, owners)
+        for post_id in (BIG + 50, BIG + 1, BIG + 90, BIG + 50):
+            assert await batched.push(post_id, range(owners)) == await per_owner.push(post_id, range(owners))
+        for owner in range(owners):
+            assert await batched.window(owner, before=None, limit=10) == await per_owner.window(
+                owner, before=None, limit=10
+            )
+            tl, tl_cluster = Keys(prefix).timeline(owner), Keys(f"{prefix}-cluster").timeline(owner)
+            assert await client.zrange(tl, 0, -1) == await client.zrange(tl_cluster, 0, -1)
+        # Pending owners took the pushes and remember what was trimmed while pending.
+        await batched.finish_rebuild(4, [BIG + 2], 0)
+        assert await batched.window(4, before=None, limit=10) == TimelineWindow(
+            [BIG + 90, BIG + 50, BIG + 43], BIG + 43
+        )
+    finally:
+        await delete_prefix(client, f"{prefix}-cluster")
+
+
+async def test_push_to_thousands_of_owners_is_one_round_trip(
+    client: redis.asyncio.Redis, prefix: str, round_trips: Callable[[], int]
+) -> None:
+    s = store(client, prefix)
+    owners = list(range(2 * timelines.PUSH_CHUNK + 500))
+    for owner in (0, 1_500, len(owners) - 1):
+        await materialize(s, owner)
+    await s.push(1, [0])  # script loaded
+    before = round_trips()
+    assert await s.push(2, owners) == 3
+    assert round_trips() - before == 1
+    assert await s.window(len(owners) - 1, before=None, limit=5) == TimelineWindow([2], 0)
+
+
+async def test_failed_script_call_leaves_the_connection_in_step(
+    client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timelines, "PUSH_CHUNK", 1)
+    s = store(client, prefix)
+    for owner in (1, 2, 3):
+        await materialize(s, owner)
+    await client.delete(Keys(prefix).timeline(2))
+    await client.set(Keys(prefix).timeline(2), b"not a sorted set")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await s.push(5, [1, 2, 3])
+    # Every reply of that batch was read: later answers belong to later commands.
+    assert await s.window(3, before=None, limit=5) == TimelineWindow([5], 0)
+    assert await s.push(6, [1, 3]) == 2
+    assert await client.ping()
+
+
+async def test_push_retries_once_after_a_dropped_connection(
+    client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = store(client, prefix)
+    await materialize(s, 1)
+    original = AbstractConnection.send_packed_command
+    failures: list[Exception] = []
+
+    async def flaky(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        if failures:
+            raise failures.pop()
+        await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", flaky)
+    failures.append(RedisConnectionError("connection reset (simulated)"))
+    assert await s.push(5, [1]) == 1  # retried on a fresh connection
+    failures.extend([RedisConnectionError("down (simulated)")] * 2)
+    with pytest.raises(RedisConnectionError):  # a second failure is the caller's to handle
+        await s.push(6, [1])
+    assert await s.window(1, before=None, limit=5) == TimelineWindow([5], 0)
 
 
 async def test_ttl_refreshed_on_both_keys(client: redis.asyncio.Redis, prefix: str) -> None:
@@ -393,10 +508,12 @@ OPS = st.one_of(
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cap=st.integers(1, 6), ops=st.lists(OPS, max_size=60))
-async def test_matches_model(client: redis.asyncio.Redis, cap: int, ops: list[tuple[object, ...]]) -> None:
+@given(cap=st.integers(1, 6), ops=st.lists(OPS, max_size=60), cluster=st.booleans())
+async def test_matches_model(
+    client: redis.asyncio.Redis, cap: int, ops: list[tuple[object, ...]], cluster: bool
+) -> None:
     prefix = f"roost-test-{uuid.uuid4().hex}"
-    s = store(client, prefix, cap=cap)
+    s = store(client, prefix, cap=cap, cluster=cluster)
     model = Model(cap)
     try:
         for op in ops:
