@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 
 from roost.core.errors import InvalidRequest, Unauthorized
 from roost.core.ids import parse_id
 from roost.queries.users import user_exists
 from roost.runtime import Runtime
+from roost.views import View
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 
@@ -67,6 +68,12 @@ def page_limit(
 
 Limit = Annotated[int, Depends(page_limit)]
 Cursor = Annotated[str | None, Query(max_length=200, description="opaque cursor from nextCursor")]
+
+
+def json_response(view: View) -> Response:
+    """Serialize a read model once, for hot paths: the route's response_model still documents it,
+    but FastAPI's re-validation of the returned object (a few ms for a page of posts) is skipped."""
+    return Response(view.model_dump_json(by_alias=True), media_type="application/json")
 
 
 def path_id(raw: str, what: str) -> int:
