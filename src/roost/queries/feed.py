@@ -84,16 +84,19 @@ async def home_feed(
     ctx: FeedContext, *, viewer_id: int, cursor: str | None, limit: int, now: datetime
 ) -> FeedPage:
     before = decode_cursor(cursor, CURSOR_KIND)[0] if cursor else None
+    # One pooled connection at a time per request: holding one while the timeline store (or a
+    # rebuild) takes another could exhaust the pool under load and deadlock every reader.
     async with ctx.db.read() as conn:
         graph = await viewer_graph(conn, viewer_id)
-        if graph is None:
-            raise NotFound("user not found")
-        await _record_activity(ctx, graph, now)
+    if graph is None:
+        raise NotFound("user not found")
+    await _record_activity(ctx, graph, now)
+    window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
+    if window is None:
+        await rebuild_timeline(ctx, graph)
         window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
-        if window is None:
-            await rebuild_timeline(ctx, graph)
-            window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
-            window = window or TimelineWindow([], PENDING_FLOOR)
+        window = window or TimelineWindow([], PENDING_FLOOR)
+    async with ctx.db.read() as conn:
         items = await _assemble(ctx, conn, graph, window, before=before, limit=limit)
     has_more = len(items) > limit
     items = items[:limit]
@@ -133,7 +136,7 @@ def _pulled_authors(settings: Settings, graph: ViewerGraph, floor: int) -> list[
         return []
     if settings.fanout_strategy == "pull":
         return list(graph.sources)
-    return [a for a, s in graph.sources.items() if s.is_celebrity or s.push_from_id > floor]
+    return [a for a, tier in graph.tiers.items() if tier.is_celebrity or tier.push_from_id > floor]
 
 
 async def _assemble(

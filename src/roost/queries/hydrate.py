@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, false, literal, select
+from sqlalchemy import BigInteger, bindparam, false, literal, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,7 +46,7 @@ _AUTHOR_COLUMNS = (
 
 def summary(row: Row[Any]) -> UserSummary:
     """A users row (id, username, display_name, avatar_url, is_verified) as a UserSummary."""
-    return UserSummary.model_construct(
+    return UserSummary.trusted(
         id=row.id,
         username=row.username,
         display_name=row.display_name,
@@ -57,7 +57,7 @@ def summary(row: Row[Any]) -> UserSummary:
 
 def author_of(row: Any) -> UserSummary:
     """The author of a row loaded by `load_posts`."""
-    return UserSummary.model_construct(
+    return UserSummary.trusted(
         id=row.author_id,
         username=row.author_username,
         display_name=row.author_display_name,
@@ -66,10 +66,37 @@ def author_of(row: Any) -> UserSummary:
     )
 
 
-def _flag(table: Any, viewer_id: int | None, *conditions: Any) -> Any:
-    if viewer_id is None:
-        return false()
-    return select(literal(1)).select_from(table).where(*conditions).exists()
+def _posts_query(*, with_viewer: bool) -> Any:
+    """Posts by id joined with their authors, and the viewer's flags when there is a viewer."""
+    viewer: Any = bindparam("viewer", type_=BigInteger)
+    reposts = posts.alias("viewer_reposts")
+
+    def flag(table: Any, *conditions: Any) -> Any:
+        return select(literal(1)).select_from(table).where(*conditions).exists() if with_viewer else false()
+
+    return (
+        select(
+            *_POST_COLUMNS,
+            *_AUTHOR_COLUMNS,
+            flag(likes, likes.c.user_id == viewer, likes.c.post_id == posts.c.id).label("liked"),
+            flag(bookmarks, bookmarks.c.user_id == viewer, bookmarks.c.post_id == posts.c.id).label(
+                "bookmarked"
+            ),
+            flag(
+                reposts,
+                reposts.c.author_id == viewer,
+                reposts.c.repost_of_id == posts.c.id,
+                reposts.c.deleted_at.is_(None),
+            ).label("reposted"),
+        )
+        .join(users, users.c.id == posts.c.author_id)
+        .where(posts.c.id.in_(bindparam("ids", expanding=True)), posts.c.deleted_at.is_(None))
+    )
+
+
+# Built once: constructing these statements costs more than SQLite takes to run them.
+_POSTS_FOR_VIEWER = _posts_query(with_viewer=True)
+_POSTS_ANONYMOUS = _posts_query(with_viewer=False)
 
 
 async def load_posts(
@@ -79,31 +106,11 @@ async def load_posts(
     wanted = list(set(post_ids))
     if not wanted:
         return {}
-    reposts = posts.alias("viewer_reposts")
-    query = (
-        select(
-            *_POST_COLUMNS,
-            *_AUTHOR_COLUMNS,
-            _flag(likes, viewer_id, likes.c.user_id == viewer_id, likes.c.post_id == posts.c.id).label(
-                "liked"
-            ),
-            _flag(
-                bookmarks, viewer_id, bookmarks.c.user_id == viewer_id, bookmarks.c.post_id == posts.c.id
-            ).label("bookmarked"),
-            _flag(
-                reposts,
-                viewer_id,
-                and_(
-                    reposts.c.author_id == viewer_id,
-                    reposts.c.repost_of_id == posts.c.id,
-                    reposts.c.deleted_at.is_(None),
-                ),
-            ).label("reposted"),
-        )
-        .join(users, users.c.id == posts.c.author_id)
-        .where(posts.c.id.in_(wanted), posts.c.deleted_at.is_(None))
-    )
-    return {r.id: r for r in await conn.execute(query)}
+    if viewer_id is None:
+        rows = await conn.execute(_POSTS_ANONYMOUS, {"ids": wanted})
+    else:
+        rows = await conn.execute(_POSTS_FOR_VIEWER, {"ids": wanted, "viewer": viewer_id})
+    return {r.id: r for r in rows}
 
 
 async def visible_authors(conn: AsyncConnection, viewer_id: int | None, rows: Iterable[Any]) -> set[int]:
@@ -197,14 +204,14 @@ def _item(
 ) -> FeedItem:
     """Built without re-validation: every value comes typed from our own database rows."""
     media = [MediaItem.model_validate(m) for m in row.media] if row.media else []
-    return FeedItem.model_construct(
+    return FeedItem.trusted(
         post_id=row.id,
         author=author_of(row),
         content=row.content,
         media_urls=[m.url for m in media],
         media=media,
         hashtags=row.hashtags,
-        mentions=[Mention.model_construct(id=int(m["id"]), username=m["username"]) for m in row.mentions],
+        mentions=[Mention.trusted(id=int(m["id"]), username=m["username"]) for m in row.mentions],
         created_at=row.created_at,
         reply_to_id=row.reply_to_id,
         quote_of=quote_of,
