@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,3 +203,18 @@ async def test_rebuild_counts(api: Api) -> None:
     assert await _timeline(api, reader.id) is not None
     async with api.runtime.db.read() as conn:
         assert await conn.scalar(select(func.count()).select_from(users)) == 1
+
+
+async def test_many_concurrent_readers_all_get_their_feed(api: Api) -> None:
+    """More simultaneous readers than pooled connections: nobody waits forever (no pool deadlock)."""
+    author = await api.register()
+    readers = [await api.register() for _ in range(40)]
+    for reader in readers:
+        await api.follow(reader, author)
+    post = await api.post(author, "for everyone")
+    await api.settle()
+    async with asyncio.timeout(60):
+        answers = await asyncio.gather(
+            *(api.client.get("/api/feed", headers=reader.headers) for reader in readers)
+        )
+    assert [[p["postId"] for p in r.json()["posts"]] for r in answers] == [[post]] * len(readers)
