@@ -145,7 +145,7 @@ class Runtime:
             prefix, cap = settings.redis_prefix, settings.timeline_cap
             # Workers write through the plain store (a failure means redelivery); feed reads
             # through the resilient one (a failure means the database path).
-            timelines = RedisTimelineStore(client, prefix=prefix, cap=cap)
+            timelines = RedisTimelineStore(client, prefix=prefix, cap=cap, cluster=settings.redis_cluster)
             recent = RedisRecentPosts(client, prefix=prefix, cap=cap)
             health = RedisHealth(cooloff=REDIS_RETRY_SECONDS)
             feed_timelines = ResilientTimelineStore(timelines, health)

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Prefix of every Redis key, so several deployments (or test runs) can share one Redis.
     redis_prefix: str = "roost"
+    # Redis is a Cluster: fan-out then sends one script call per follower (keys live in many slots).
+    redis_cluster: bool = False
     # Secret for signing tokens; embedded: generated once into data_dir, production: required.
     secret_key: str | None = None
     # Authors with at least this many followers are pulled at read time instead of pushed.
@@ -35,8 +37,8 @@ class Settings(BaseSettings):
     inactive_days: int = Field(default=30, ge=1)
     # Fan-out strategy: hybrid (threshold), push (everyone pushed) or pull (nobody pushed); for benchmarks.
     fanout_strategy: FanoutStrategy = "hybrid"
-    # Followers handled per fan-out batch (one pipeline or statement per batch).
-    fanout_batch_size: int = Field(default=1000, ge=1)
+    # Followers handled per fan-out batch (one page query and one Redis round trip per batch).
+    fanout_batch_size: int = Field(default=5000, ge=1)
     # Lifetime of access tokens, in seconds.
     access_token_ttl: int = Field(default=7 * 24 * 3600, ge=60)
     # Interface and port `roost serve` binds to.
