@@ -54,7 +54,7 @@ class Database:
         self.statements = StatementCounter()
         self._commit_listeners: list[Callable[[], None]] = []
         if self.is_sqlite:
-            self.engine: AsyncEngine = create_async_engine(url, pool_size=8, max_overflow=8)
+            self.engine: AsyncEngine = create_async_engine(url, pool_size=4, max_overflow=0)
             self._configure_sqlite()
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
