@@ -113,6 +113,7 @@ class EventStreamResponse(StreamingResponse):
 
 @router.get(
     "",
+    status_code=200,  # the response class takes no default status, which OpenAPI generation needs
     response_class=EventStreamResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "an endless event stream"}},
 )
