@@ -8,7 +8,9 @@ import logging
 import redis.asyncio
 import typer
 import uvicorn
+from redis.asyncio.cluster import RedisCluster
 
+from roost.adapters.redis.client import RedisClient
 from roost.adapters.sql import migrate as migrations
 from roost.adapters.sql.database import Database
 from roost.bench.cli import bench_app
@@ -105,7 +107,11 @@ async def _work(settings: Settings, name: str, *, relay: bool) -> None:
     runtime = Runtime.build(settings, relay_factory=stream_relay)
     await runtime.start(background=False)
     # The consumer's own client: no socket timeout, its reads block (members are binary, not decoded).
-    client = redis.asyncio.Redis.from_url(settings.redis_url or "")
+    # On a cluster the reads do not block, but the client must route by slot.
+    url = settings.redis_url or ""
+    client: RedisClient = (
+        RedisCluster.from_url(url) if settings.redis_cluster else redis.asyncio.Redis.from_url(url)
+    )
     try:
         await run_worker(
             client, runtime.workers, settings, consumer_name=name, relay=runtime.relay if relay else None

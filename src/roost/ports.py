@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -127,7 +127,7 @@ class RealtimeHub(Protocol):
         """The users among `user_ids` who have a stream open (or had, within the presence expiry)."""
         ...
 
-    def online_users(self, *, batch: int) -> AsyncIterator[list[int]]:
+    def online_users(self, *, batch: int) -> AsyncGenerator[list[int], None]:
         """Every present user, a batch at a time (the celebrity path: online users are few)."""
         ...
 
@@ -161,4 +161,32 @@ class Counters(Protocol):
 
     async def pending(self, post_ids: Sequence[int]) -> dict[int, dict[str, int]]:
         """Deltas not yet in the database, by post id and counter name (absent means zero)."""
+        ...
+
+
+class PostCache(Protocol):
+    """What hydration may read outside the database (production): immutable post fields and authors.
+
+    Entries are JSON-like mappings, by post id and by user id. An unreachable store never fails a
+    caller: reads come back as misses and writes are skipped (or retried, for invalidations).
+    """
+
+    async def get(
+        self, post_ids: Sequence[int], user_ids: Sequence[int]
+    ) -> tuple[dict[int, Mapping[str, Any]], dict[int, Mapping[str, Any]]]:
+        """The cached entries among these ids (one round trip); absent ones are misses."""
+        ...
+
+    async def put(
+        self, posts: Mapping[int, Mapping[str, Any]], users: Mapping[int, Mapping[str, Any]]
+    ) -> None:
+        """Fill entries read from the database; an entry being invalidated is left alone."""
+        ...
+
+    async def forget_posts(self, post_ids: Sequence[int]) -> None:
+        """Drop post entries (after the commit of a delete)."""
+        ...
+
+    async def forget_users(self, user_ids: Sequence[int]) -> None:
+        """Drop user entries (after the commit of a profile change), so the next read sees it."""
         ...

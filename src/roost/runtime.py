@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from roost.adapters.embedded.events import InlineSink
 from roost.adapters.embedded.realtime import EmbeddedRealtimeHub
 from roost.adapters.embedded.timelines import SqlTimelineStore
+from roost.adapters.redis.cache import RedisPostCache
+from roost.adapters.redis.client import RedisClient
 from roost.adapters.redis.counters import RedisCounters
 from roost.adapters.redis.pull import RedisPull
 from roost.adapters.redis.realtime import RedisRealtimeHub
@@ -48,10 +51,10 @@ REDIS_RETRY_SECONDS = 1.0
 
 # Builds the outbox relay of a runtime from its database, worker context and Redis client (None
 # in the embedded profile). The seam where the production event stream plugs in.
-RelayFactory = Callable[[Database, WorkerContext, Redis | None], RelayLoop]
+RelayFactory = Callable[[Database, WorkerContext, RedisClient | None], RelayLoop]
 
 
-def inline_relay(db: Database, workers: WorkerContext, client: Redis | None) -> RelayLoop:
+def inline_relay(db: Database, workers: WorkerContext, client: RedisClient | None) -> RelayLoop:
     """Events handled by the consumers in this process (embedded; production until the stream is wired)."""
     sink: EventSink = InlineSink(workers)
     if client is not None:
@@ -59,12 +62,17 @@ def inline_relay(db: Database, workers: WorkerContext, client: Redis | None) -> 
     return RelayLoop(db, sink)
 
 
-def connect_redis(url: str) -> Redis:
+def connect_redis(url: str, *, cluster: bool = False) -> RedisClient:
     """A client that fails fast, so an outage degrades feeds instead of stalling them.
 
     One immediate retry replaces a pooled connection that died with a Redis restart.
-    decode_responses stays False: timeline members are binary.
+    decode_responses stays False: timeline members are binary. With `cluster` (ROOST_REDIS_CLUSTER)
+    a Redis Cluster client, discovering the nodes from the one in the URL.
     """
+    if cluster:
+        return RedisCluster.from_url(
+            url, socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1)
+        )
     return Redis.from_url(
         url,
         socket_connect_timeout=1.0,
@@ -105,7 +113,7 @@ class Runtime:
     workers: WorkerContext
     relay: RelayLoop
     # Production profile only: the Redis client behind timelines, recent posts and the stream.
-    redis: Redis | None = None
+    redis: RedisClient | None = None
     # Production profile only: like / repost counts buffered in Redis, and their flusher.
     counters: RedisCounters | None = None
     counter_flush: CounterFlushLoop | None = None
@@ -131,17 +139,18 @@ class Runtime:
             settings.sqlalchemy_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
         ids = IdGenerator(settings.worker_id)
-        client: Redis | None = None
+        client: RedisClient | None = None
         timelines: TimelineStore
         feed_timelines: TimelineStore
         pull: PullSource
         recent: RedisRecentPosts | None = None
         counters: RedisCounters | None = None
+        cache: RedisPostCache | None = None
         if settings.redis_url is None:
             timelines = feed_timelines = SqlTimelineStore(db, cap=settings.timeline_cap)
             pull = DatabasePull()
         else:
-            client = connect_redis(settings.redis_url)
+            client = connect_redis(settings.redis_url, cluster=settings.redis_cluster)
             prefix, cap = settings.redis_prefix, settings.timeline_cap
             # Workers write through the plain store (a failure means redelivery); feed reads
             # through the resilient one (a failure means the database path).
@@ -151,6 +160,7 @@ class Runtime:
             feed_timelines = ResilientTimelineStore(timelines, health)
             pull = RedisPull(recent, health, cap=cap)
             counters = RedisCounters(client, prefix=prefix)
+            cache = RedisPostCache(client, prefix=prefix, health=health)
         workers = WorkerContext(db=db, ids=ids, timelines=timelines, settings=settings, recent=recent)
         hub = (
             EmbeddedRealtimeHub()
@@ -174,7 +184,7 @@ class Runtime:
             passwords=passwords or Passwords(),
             tokens=Tokens(settings.resolved_secret_key(), ttl_seconds=settings.access_token_ttl),
             feed=FeedContext(
-                db=db, timelines=feed_timelines, pull=pull, settings=settings, counters=counters
+                db=db, timelines=feed_timelines, pull=pull, settings=settings, counters=counters, cache=cache
             ),
             workers=workers,
             relay=relay,
@@ -205,7 +215,7 @@ class Runtime:
                 self.counter_flush.start()
         self.started = True
 
-    async def _configure_redis(self, client: Redis) -> None:
+    async def _configure_redis(self, client: RedisClient) -> None:
         """Keep capped timelines compact (zset-max-listpack-entries >= cap) where the server allows."""
         store = RedisTimelineStore(client, prefix=self.settings.redis_prefix, cap=self.settings.timeline_cap)
         try:

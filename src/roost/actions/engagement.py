@@ -15,7 +15,7 @@ from roost.adapters.sql.outbox import emit
 from roost.adapters.sql.tables import blocks, bookmarks, follows, likes, posts, users
 from roost.core.errors import NotFound, Unavailable
 from roost.core.ids import IdGenerator
-from roost.ports import Counters
+from roost.ports import Counters, PostCache
 
 LIKE_CREATED = "like.created"
 LIKE_REMOVED = "like.removed"
@@ -132,6 +132,7 @@ async def unrepost(
     post_id: int,
     now: datetime,
     counters: Counters | None = None,
+    cache: PostCache | None = None,
 ) -> int:
     """Undo a repost (idempotent): soft-deletes the repost row, which leaves every feed; returns repostCount."""
     async with db.transaction() as conn:
@@ -149,6 +150,9 @@ async def unrepost(
                 payload={"postId": repost_id, "authorId": user_id, "repostOfId": post_id},
             )
         stored = await _stored(conn, post_id, "repost")
+    if cache is not None and repost_id is not None:
+        # Hydration checks liveness in the database anyway; this only frees the entry.
+        await cache.forget_posts([repost_id])
     return await _live(db, counters, post_id, "repost", stored, -1 if repost_id is not None else 0)
 
 

@@ -21,6 +21,7 @@ from roost.core.text import (
     extract_mentions,
     normalize_content,
 )
+from roost.ports import PostCache
 
 POST_CREATED = "post.created"
 POST_DELETED = "post.deleted"
@@ -72,7 +73,15 @@ async def create_post(
     return post_id
 
 
-async def delete_post(db: Database, ids: IdGenerator, *, user_id: int, post_id: int, now: datetime) -> None:
+async def delete_post(
+    db: Database,
+    ids: IdGenerator,
+    *,
+    user_id: int,
+    post_id: int,
+    now: datetime,
+    cache: PostCache | None = None,
+) -> None:
     """Soft-delete: the post leaves every feed and profile at once (read-time filter), then storage."""
     async with db.transaction() as conn:
         row = (
@@ -98,6 +107,9 @@ async def delete_post(db: Database, ids: IdGenerator, *, user_id: int, post_id: 
         if row.quote_of_id is not None:
             await _bump(conn, row.quote_of_id, posts.c.quote_count, -1)
         await emit(conn, ids, POST_DELETED, key=user_id, payload={"postId": post_id, "authorId": user_id})
+    if cache is not None:
+        # Hydration checks liveness in the database anyway; this only frees the entry.
+        await cache.forget_posts([post_id])
 
 
 async def _resolve_mentions(conn: AsyncConnection, usernames: Sequence[str]) -> list[dict[str, str]]:

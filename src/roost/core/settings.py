@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Prefix of every Redis key, so several deployments (or test runs) can share one Redis.
     redis_prefix: str = "roost"
-    # Redis is a Cluster: fan-out then sends one script call per follower (keys live in many slots).
+    # Redis is a Cluster (redis_url names one node): a cluster client, one fan-out script call per
+    # follower and one stream read per partition (their keys live in many slots).
     redis_cluster: bool = False
     # Secret for signing tokens; embedded: generated once into data_dir, production: required.
     secret_key: str | None = None

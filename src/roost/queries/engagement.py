@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import blocks, bookmarks, follow_requests, mutes, posts, users
 from roost.core.cursor import decode_cursor, encode_cursor
-from roost.ports import Counters
+from roost.ports import Counters, PostCache
 from roost.queries.hydrate import hydrate, summary
 from roost.queries.posts import get_post
 from roost.views import FeedItem, Page, Post, PostPage, UserSummary
@@ -31,9 +31,10 @@ async def replies(
     cursor: str | None,
     limit: int,
     counters: Counters | None = None,
+    cache: PostCache | None = None,
 ) -> PostPage:
     """Visible replies, oldest first; 404 when the post itself is not visible to the viewer."""
-    await get_post(conn, post_id, viewer_id=viewer_id)
+    await get_post(conn, post_id, viewer_id=viewer_id, cache=cache)
     after = decode_cursor(cursor, REPLIES_CURSOR)[0] if cursor else 0
     hidden = await hidden_accounts(conn, viewer_id)
     shown: list[Post] = []
@@ -51,7 +52,7 @@ async def replies(
             ).scalars()
         )
         exhausted = len(ids) < want
-        items = await hydrate(conn, viewer_id, ids, counters=counters)
+        items = await hydrate(conn, viewer_id, ids, counters=counters, cache=cache)
         # Replies by private accounts the viewer doesn't follow, or by hidden accounts, drop out.
         shown.extend(_plain(items[i]) for i in ids if i in items and items[i].author.id not in hidden)
         if ids:
@@ -60,7 +61,13 @@ async def replies(
 
 
 async def user_bookmarks(
-    conn: AsyncConnection, user_id: int, *, cursor: str | None, limit: int, counters: Counters | None = None
+    conn: AsyncConnection,
+    user_id: int,
+    *,
+    cursor: str | None,
+    limit: int,
+    counters: Counters | None = None,
+    cache: PostCache | None = None,
 ) -> PostPage:
     """The user's bookmarked posts, most recently bookmarked first; deleted or hidden posts drop out."""
     before = decode_cursor(cursor, BOOKMARKS_CURSOR)[0] if cursor else None
@@ -74,7 +81,7 @@ async def user_bookmarks(
             query = query.where(bookmarks.c.id < before)
         rows = (await conn.execute(query.order_by(bookmarks.c.id.desc()).limit(want))).all()
         exhausted = len(rows) < want
-        items = await hydrate(conn, user_id, [r.post_id for r in rows], counters=counters)
+        items = await hydrate(conn, user_id, [r.post_id for r in rows], counters=counters, cache=cache)
         for row in rows:
             item = items.get(row.post_id)
             if item is not None and item.repost_id is None:

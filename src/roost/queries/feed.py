@@ -28,7 +28,7 @@ from roost.adapters.sql.tables import posts, users
 from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import NotFound
 from roost.core.settings import Settings
-from roost.ports import PENDING_FLOOR, Counters, TimelineStore, TimelineWindow
+from roost.ports import PENDING_FLOOR, Counters, PostCache, TimelineStore, TimelineWindow
 from roost.queries.graph import ViewerGraph, viewer_graph
 from roost.queries.hydrate import hydrate
 from roost.views import FeedItem, FeedPage
@@ -78,6 +78,8 @@ class FeedContext:
     settings: Settings
     # Buffered like / repost deltas to show on top of the stored counts (production profile).
     counters: Counters | None = None
+    # Post and user entries for hydration (production profile); None reads them from the database.
+    cache: PostCache | None = None
 
 
 async def home_feed(
@@ -183,7 +185,7 @@ async def _assemble(
             done = len(candidates) < batch
             position = candidates[-1] if candidates else 0
         if candidates:
-            items = await hydrate(conn, graph.viewer_id, candidates, counters=ctx.counters)
+            items = await hydrate(conn, graph.viewer_id, candidates, counters=ctx.counters, cache=ctx.cache)
             fresh = [items[i] for i in candidates if i in items]
             picked.extend(await _admit(conn, graph, fresh, seen_originals))
         if done:

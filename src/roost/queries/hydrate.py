@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import bookmarks, follows, likes, posts, users
 from roost.core.errors import Unavailable
-from roost.ports import Counters
+from roost.ports import Counters, PostCache
+from roost.queries.hydrate_cached import load_through_cache
 from roost.views import FeedItem, MediaItem, Mention, Post, UserSummary
 
 _POST_COLUMNS = (
@@ -138,20 +139,25 @@ async def hydrate(
     post_ids: Sequence[int],
     *,
     counters: Counters | None = None,
+    cache: PostCache | None = None,
 ) -> dict[int, FeedItem]:
     """FeedItems for the ids that exist, are live and visible to the viewer; others are left out.
 
     A repost id becomes the original post with `repostedBy` and `repostId`; a repost of a deleted
-    or invisible post is left out too.
+    or invisible post is left out too. With a cache (production), see `roost.queries.hydrate_cached`.
     """
-    rows = await load_posts(conn, post_ids, viewer_id)
-    referenced = {r.repost_of_id for r in rows.values() if r.repost_of_id is not None}
-    referenced |= {r.quote_of_id for r in rows.values() if r.quote_of_id is not None}
-    rows.update(await load_posts(conn, referenced - rows.keys(), viewer_id))
-    # A quote inside a reposted original: one level deeper, still bounded by the page.
-    nested = {r.quote_of_id for r in rows.values() if r.quote_of_id is not None} - rows.keys()
-    rows.update(await load_posts(conn, nested, viewer_id))
-    visible = await visible_authors(conn, viewer_id, rows.values())
+    rows: dict[int, Any]
+    if cache is not None:
+        rows, visible = await load_through_cache(conn, cache, post_ids, viewer_id)
+    else:
+        rows = await load_posts(conn, post_ids, viewer_id)
+        referenced = {r.repost_of_id for r in rows.values() if r.repost_of_id is not None}
+        referenced |= {r.quote_of_id for r in rows.values() if r.quote_of_id is not None}
+        rows.update(await load_posts(conn, referenced - rows.keys(), viewer_id))
+        # A quote inside a reposted original: one level deeper, still bounded by the page.
+        nested = {r.quote_of_id for r in rows.values() if r.quote_of_id is not None} - rows.keys()
+        rows.update(await load_posts(conn, nested, viewer_id))
+        visible = await visible_authors(conn, viewer_id, rows.values())
     shown_ids = [r.id for r in rows.values() if r.repost_of_id is None and r.author_id in visible]
     # Counts are the stored column plus what is still buffered (production profile).
     pending = await _pending(counters, shown_ids)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.adapters.sql.tables import blocks, follows, posts, users
 from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import Forbidden, NotFound
-from roost.ports import Counters
+from roost.ports import Counters, PostCache
 from roost.queries.hydrate import hydrate
 from roost.views import FeedItem, FeedPage, Post
 
@@ -16,10 +16,15 @@ USER_POSTS_CURSOR = "user-posts"
 
 
 async def get_post(
-    conn: AsyncConnection, post_id: int, *, viewer_id: int | None, counters: Counters | None = None
+    conn: AsyncConnection,
+    post_id: int,
+    *,
+    viewer_id: int | None,
+    counters: Counters | None = None,
+    cache: PostCache | None = None,
 ) -> Post:
     """A live, visible, original post (not a repost row); 404 otherwise, also when blocked."""
-    items = await hydrate(conn, viewer_id, [post_id], counters=counters)
+    items = await hydrate(conn, viewer_id, [post_id], counters=counters, cache=cache)
     item = items.get(post_id)
     if item is None or item.repost_id is not None:
         raise NotFound("post not found")
@@ -36,6 +41,7 @@ async def user_posts(
     cursor: str | None,
     limit: int,
     counters: Counters | None = None,
+    cache: PostCache | None = None,
 ) -> FeedPage:
     """The author's posts and reposts, newest first; 403 for a private account the viewer may not see."""
     author = (await conn.execute(select(users.c.is_private).where(users.c.id == user_id))).first()
@@ -55,7 +61,7 @@ async def user_posts(
             query = query.where(posts.c.id < before)
         ids = list((await conn.execute(query.order_by(posts.c.id.desc()).limit(want))).scalars())
         has_more = len(ids) == want
-        hydrated = await hydrate(conn, viewer_id, ids, counters=counters)
+        hydrated = await hydrate(conn, viewer_id, ids, counters=counters, cache=cache)
         # Reposts of deleted or hidden originals drop out; keep reading so pages stay full.
         items.extend(hydrated[i] for i in ids if i in hydrated)
         if ids:

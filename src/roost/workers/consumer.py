@@ -14,8 +14,10 @@ stream. An outage of the database or Redis is not the event's fault: it counts n
 and the consumer backs off. A consumer told to stop finishes the entry in hand and hands the rest
 of its batch back, marked idle, so the next claim pass of any worker takes them.
 
-Redis Cluster: one XREADGROUP over all partitions is a multi-slot command, which Cluster refuses;
-there the reads would go per node (not done yet: the production profile is one Redis).
+Redis Cluster (ROOST_REDIS_CLUSTER): one XREADGROUP over all partitions is a multi-slot command,
+which Cluster refuses, so there each round sends one non-blocking XREADGROUP per partition stream,
+pipelined (the client splits the pipeline by node), and sleeps briefly when all come back empty.
+Rounds still run one after another, so the per-partition order holds.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import redis.asyncio
 import redis.exceptions
 from redis.exceptions import RedisError, ResponseError
 
+from roost.adapters.redis.client import RedisClient, is_cluster
 from roost.adapters.redis.stream import GROUP, StreamLayout, decode_event
 from roost.core.errors import Unavailable
 from roost.core.settings import Settings
@@ -53,6 +55,8 @@ OUTAGES = (Unavailable, redis.exceptions.ConnectionError, redis.exceptions.Timeo
 # Consumers with nothing pending and idle this long are removed from the group (dead processes).
 _FORGET_IDLE_MS = 3_600_000
 _FORGET_EVERY_S = 600.0
+# Cluster: how long a consumer that found nothing new waits before reading the partitions again.
+CLUSTER_IDLE_SECONDS = 0.05
 
 
 def default_consumer_name() -> str:
@@ -65,7 +69,7 @@ class Consumer:
 
     def __init__(
         self,
-        redis: redis.asyncio.Redis,
+        redis: RedisClient,
         ctx: WorkerContext,
         settings: Settings,
         consumer_name: str,
@@ -186,6 +190,8 @@ class Consumer:
         return batches
 
     async def _read_new(self, block_ms: int) -> dict[str, list[Message]]:
+        if is_cluster(self._redis):
+            return await self._read_each(block_ms)
         reply: Any = await self._redis.xreadgroup(
             GROUP,
             self.name,
@@ -193,11 +199,23 @@ class Consumer:
             count=self._batch,
             block=block_ms if block_ms > 0 else None,
         )
-        items = reply.items() if isinstance(reply, dict) else (reply or [])
+        return _batches(reply)
+
+    async def _read_each(self, block_ms: int) -> dict[str, list[Message]]:
+        """Cluster: one XREADGROUP per partition (each stream in its own slot), in one pipeline.
+
+        Not blocking: a blocked read would hold its node's connection while the others wait, so
+        an empty round sleeps a little instead (the wait bounds how late a new event is seen).
+        """
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in self.layout.streams:
+                pipe.xreadgroup(GROUP, self.name, {stream: ">"}, count=self._batch)
+            replies = await pipe.execute()
         batches: dict[str, list[Message]] = {}
-        for stream, messages in items:
-            name = stream.decode() if isinstance(stream, bytes) else str(stream)
-            batches[name] = [(mid, fields) for mid, fields in messages]
+        for reply in replies:
+            batches.update(_batches(reply))
+        if not batches and block_ms > 0:
+            await self._pause(min(block_ms / 1000, CLUSTER_IDLE_SECONDS))
         return batches
 
     async def _handle_partition(self, stream: str, messages: Sequence[Message]) -> int:
@@ -321,8 +339,19 @@ class Consumer:
                     await self._redis.xgroup_delconsumer(stream, GROUP, name)
 
 
+def _batches(reply: Any) -> dict[str, list[Message]]:
+    """The non-empty per-stream entry lists of an XREADGROUP reply (RESP2 list or RESP3 dict)."""
+    items = reply.items() if isinstance(reply, dict) else (reply or [])
+    batches: dict[str, list[Message]] = {}
+    for stream, messages in items:
+        if messages:
+            name = stream.decode() if isinstance(stream, bytes) else str(stream)
+            batches[name] = [(mid, fields) for mid, fields in messages]
+    return batches
+
+
 async def run_worker(
-    redis: redis.asyncio.Redis,
+    redis: RedisClient,
     ctx: WorkerContext,
     settings: Settings,
     *,

@@ -40,12 +40,21 @@ async def on_post_created(ctx: WorkerContext, event: Event) -> None:
         await ctx.recent.add(author_id, post_id)
     if is_pulled(ctx, is_celebrity=row.is_celebrity, push_from_id=row.push_from_id, post_id=post_id):
         return
-    inserted = await ctx.timelines.push(post_id, [author_id])
     cutoff = ctx.clock() - timedelta(days=ctx.settings.inactive_days)
-    batches = _follower_batches(ctx, author_id, active_since=cutoff)
-    inserted += sum(await _overlapped(batches, functools.partial(ctx.timelines.push, post_id)))
+    batches = _with_author(author_id, _follower_batches(ctx, author_id, active_since=cutoff))
+    inserted = sum(await _overlapped(batches, functools.partial(ctx.timelines.push, post_id)))
     TIMELINE_INSERTS.inc(inserted)
     FANOUT_FRESHNESS.labels(tier="push").observe(max(0.0, (ctx.clock() - row.created_at).total_seconds()))
+
+
+async def _with_author(author_id: int, batches: AsyncIterator[list[int]]) -> AsyncIterator[list[int]]:
+    """The author's own timeline rides with the first batch of followers: one write fewer per post."""
+    first = True
+    async for batch in batches:
+        yield [author_id, *batch] if first else batch
+        first = False
+    if first:
+        yield [author_id]
 
 
 def is_pulled(ctx: WorkerContext, *, is_celebrity: bool, push_from_id: int, post_id: int) -> bool:

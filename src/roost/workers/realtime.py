@@ -11,6 +11,7 @@ key feed items by post id, so a repeat is harmless.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from sqlalchemy import select
@@ -126,12 +127,19 @@ async def online_audience(ctx: WorkerContext, hub: RealtimeHub, followee_ids: Se
             )
         ).all()
     follower_total = sum(r.follower_count for r in rows)
-    any_celebrity = any(r.is_celebrity for r in rows)
     batch = ctx.settings.fanout_batch_size
-    if any_celebrity or follower_total >= ctx.settings.celebrity_threshold:
-        async for online in hub.online_users(batch=batch):
+    # Walk the online users unless they outnumber the followers (then walk the followers):
+    # with nobody online, as on most posts of a quiet server, this costs one presence read.
+    online: list[int] = []
+    async with aclosing(hub.online_users(batch=batch)) as chunks:
+        async for chunk in chunks:
+            online.extend(chunk)
+            if len(online) > follower_total:
+                break
+    if len(online) <= follower_total:
+        for start in range(0, len(online), batch):
             async with ctx.db.read() as conn:
-                audience.update(await _following_any(conn, online, followee_ids))
+                audience.update(await _following_any(conn, online[start : start + batch], followee_ids))
         return audience
     last = 0
     while True:

@@ -13,9 +13,9 @@ to them (and a single relay process keeps the order).
 
 from __future__ import annotations
 
-import redis.asyncio
 from sqlalchemy import select
 
+from roost.adapters.redis.client import RedisClient
 from roost.adapters.redis.stream import build_stream_sink
 from roost.adapters.sql import outbox
 from roost.adapters.sql.database import Database
@@ -57,7 +57,7 @@ def stream_relay_loop(db: Database, sink: EventSink, *, poll_seconds: float = 0.
     return RelayLoop(db, sink, poll_seconds=poll_seconds, step=relay_claimed)
 
 
-def stream_relay(db: Database, workers: WorkerContext, client: redis.asyncio.Redis | None) -> RelayLoop:
+def stream_relay(db: Database, workers: WorkerContext, client: RedisClient | None) -> RelayLoop:
     """The runtime's RelayFactory for the production profile: the outbox feeds the Redis stream."""
     if client is None:
         raise ValueError("the stream relay needs ROOST_REDIS_URL")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,7 +172,7 @@ class EmbeddedRealtimeHub:
         now = self._clock()
         return {u for u in user_ids if self._is_present(u, now)}
 
-    async def online_users(self, *, batch: int) -> AsyncIterator[list[int]]:
+    async def online_users(self, *, batch: int) -> AsyncGenerator[list[int], None]:
         now = self._clock()
         present = [u for u in {*self._streams, *self._present_until} if self._is_present(u, now)]
         for i in range(0, len(present), batch):

@@ -57,12 +57,16 @@ class SqlTimelineStore:
                     ["owner_id", "post_id"], materialized
                 )
                 inserted += (await conn.execute(stmt)).rowcount or 0
-                await conn.execute(
+                # RETURNING spares a second look-up: only owners past the slack get trimmed.
+                grown = await conn.execute(
                     update(timeline_meta)
                     .where(timeline_meta.c.owner_id.in_(chunk))
                     .values(size=timeline_meta.c.size + 1)
+                    .returning(timeline_meta.c.owner_id, timeline_meta.c.size)
                 )
-            await self._trim_oversized(conn, owner_ids)
+                over = [r.owner_id for r in grown if r.size > self._cap + self._slack]
+                if over:
+                    await self._trim_oversized(conn, over)
         return inserted
 
     async def merge(self, owner_id: int, post_ids: Sequence[int]) -> None:

@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import redis.asyncio
-
+from roost.adapters.redis.client import RedisClient
+from roost.adapters.redis.idsets import run_batch
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.resilient import REDIS_ERRORS
 from roost.core.errors import Unavailable
@@ -132,7 +132,7 @@ def shard_of(post_id: int) -> int:
 class RedisCounters:
     """Counters port on Redis; `take` / `done` are the flusher's side."""
 
-    def __init__(self, client: redis.asyncio.Redis, *, prefix: str, shards: int = SHARDS) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str, shards: int = SHARDS) -> None:
         self._redis = client
         self._prefix = Keys(prefix).prefix  # validates the prefix (no braces)
         self.shards = shards
@@ -191,14 +191,15 @@ class RedisCounters:
             by_shard.setdefault(self._shard(post_id), []).append(post_id)
         if not by_shard:
             return {}
-        pipe = self._redis.pipeline(transaction=False)
-        for shard, ids in by_shard.items():
-            await self._read(
-                keys=[self._dirty(shard)],
-                args=[self._pending_base(shard), self._flight_base(shard), *ids],
-                client=pipe,
-            )
-        replies = await pipe.execute()
+        # run_batch, not a redis-py pipeline: a cluster pipeline does not load scripts first.
+        replies = await run_batch(
+            self._redis,
+            self._read,
+            [
+                ([self._dirty(shard)], [self._pending_base(shard), self._flight_base(shard), *ids])
+                for shard, ids in by_shard.items()
+            ],
+        )
         result: dict[int, dict[str, int]] = {}
         for ids, per_post in zip(by_shard.values(), replies, strict=True):
             for post_id, flat in zip(ids, per_post, strict=True):

@@ -27,13 +27,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import hiredis
-import redis.asyncio
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
+from roost.adapters.redis.client import RedisClient, is_cluster
 from roost.ports import PENDING_FLOOR
 
 log = logging.getLogger(__name__)
@@ -161,19 +161,19 @@ end
 """
 
 
-def register(client: redis.asyncio.Redis, body: str) -> AsyncScript:
+def register(client: RedisClient, body: str) -> AsyncScript:
     return client.register_script(LUA_LIB + body)
 
 
 async def run_script(
-    client: redis.asyncio.Redis, script: AsyncScript, keys: Sequence[str], args: Sequence[EncodableT]
+    client: RedisClient, script: AsyncScript, keys: Sequence[str], args: Sequence[EncodableT]
 ) -> Any:
     """One EVALSHA (AsyncScript loads the script and retries on NOSCRIPT)."""
     return await script(keys=keys, args=args, client=client)
 
 
 async def run_batch(
-    client: redis.asyncio.Redis,
+    client: RedisClient,
     script: AsyncScript,
     calls: Sequence[tuple[Sequence[KeyT], Sequence[EncodableT]]],
 ) -> list[Any]:
@@ -203,7 +203,7 @@ async def run_batch(
     raise NoScriptError("script vanished from the server twice in a row")
 
 
-async def pipeline(client: redis.asyncio.Redis, commands: Sequence[tuple[EncodableT, ...]]) -> list[Any]:
+async def pipeline(client: RedisClient, commands: Sequence[tuple[EncodableT, ...]]) -> list[Any]:
     """Sends commands in one write and returns their replies, error replies as exceptions.
 
     A redis-py pipeline packs arguments in Python (about 1.5 us each); fan-out sends tens of
@@ -214,6 +214,14 @@ async def pipeline(client: redis.asyncio.Redis, commands: Sequence[tuple[Encodab
     """
     if not commands:
         return []
+    if is_cluster(client):
+        # The cluster client routes each command by its keys and splits the batch by node (a
+        # command whose keys span slots is refused before anything is sent).
+        async with client.pipeline(transaction=False) as pipe:
+            for name, *args in commands:
+                # The cluster client looks its command names up as str.
+                pipe.execute_command(name.decode() if isinstance(name, bytes) else name, *args)
+            return list(await pipe.execute(raise_on_error=False))
     # hiredis (installed by redis[hiredis]) packs in C; its stub wrongly declares a 1-tuple.
     packed = b"".join([hiredis.pack_command(c) for c in commands])  # type: ignore[arg-type]
     pool = client.connection_pool
@@ -241,7 +249,7 @@ async def pipeline(client: redis.asyncio.Redis, commands: Sequence[tuple[Encodab
     raise AssertionError("unreachable")
 
 
-async def ensure_listpack_entries(client: redis.asyncio.Redis, cap: int) -> bool:
+async def ensure_listpack_entries(client: RedisClient, cap: int) -> bool:
     """Raises zset-max-listpack-entries to at least cap; False (and a warning) if it cannot.
 
     Only a refusal (CONFIG disabled or not permitted, as on managed services) is absorbed; an
@@ -249,6 +257,13 @@ async def ensure_listpack_entries(client: redis.asyncio.Redis, cap: int) -> bool
     """
     name = "zset-max-listpack-entries"
     try:
+        if is_cluster(client):
+            # A cluster client sends CONFIG to one node: every node holds some of the sets.
+            for node in client.get_nodes():
+                current = (await client.config_get(name, target_nodes=node)).get(name)
+                if current is None or int(current) < cap:
+                    await client.config_set(name, cap, target_nodes=node)
+            return True
         current = (await client.config_get(name)).get(name)
         if current is not None and int(current) >= cap:
             return True

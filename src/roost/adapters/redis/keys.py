@@ -33,3 +33,11 @@ class Keys:
     def recent_meta(self, author_id: int) -> str:
         """String holding the floor down to which the author's recent list is complete."""
         return self._key("rpm", author_id)
+
+    def post(self, post_id: int) -> str:
+        """String: a post's cached immutable fields (hydration)."""
+        return self._key("post", post_id)
+
+    def user(self, user_id: int) -> str:
+        """String: a user's cached author fields (hydration)."""
+        return self._key("user", user_id)

@@ -19,15 +19,15 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from roost.adapters.embedded.realtime import LocalStream, RealtimeLimits, too_many_streams
+from roost.adapters.redis.client import RedisClient, is_cluster
 from roost.adapters.redis.idsets import run_batch, run_script
 from roost.adapters.redis.keys import Keys
 from roost.core.errors import Unavailable
@@ -84,9 +84,7 @@ return redis.call('GET', KEYS[1])
 
 
 class RedisRealtimeHub:
-    def __init__(
-        self, client: redis.asyncio.Redis, *, prefix: str, limits: RealtimeLimits | None = None
-    ) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str, limits: RealtimeLimits | None = None) -> None:
         self._redis = client
         self.prefix = Keys(prefix).prefix
         self.limits = limits or RealtimeLimits()
@@ -141,7 +139,7 @@ class RedisRealtimeHub:
             if score is not None and score > now
         }
 
-    async def online_users(self, *, batch: int) -> AsyncIterator[list[int]]:
+    async def online_users(self, *, batch: int) -> AsyncGenerator[list[int], None]:
         now = _now_ms()
         for bucket in range(PRESENCE_BUCKETS):
             key = self._presence(bucket)
@@ -242,7 +240,13 @@ class RedisRealtimeHub:
 
     async def _ensure_reader(self) -> Any:
         if self._pubsub is None:
-            self._pubsub = self._redis.pubsub()
+            if is_cluster(self._redis):
+                # A plain PUBLISH reaches every node of a cluster: one connection to any node hears
+                # every channel (sharded pub/sub would need one per node).
+                await self._redis.initialize()
+                self._pubsub = self._redis.pubsub(node=self._redis.get_default_node())
+            else:
+                self._pubsub = self._redis.pubsub()
             await self._pubsub.connect()
             self._reader = asyncio.create_task(self._read(), name="realtime-pubsub")
         return self._pubsub

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import redis.asyncio
 from redis.typing import EncodableT
 
 from roost.adapters.redis import idsets
+from roost.adapters.redis.client import RedisClient, decodes_responses
 from roost.adapters.redis.keys import Keys
 
 # KEYS: set, meta. ARGV: upper BYLEX bound, floor wanted, limit.
@@ -75,11 +75,11 @@ class RedisRecentPosts:
     """Capped, newest-first post ids per author with a completeness floor."""
 
     def __init__(
-        self, redis: redis.asyncio.Redis, *, prefix: str, cap: int = 800, ttl_seconds: int | None = None
+        self, redis: RedisClient, *, prefix: str, cap: int = 800, ttl_seconds: int | None = None
     ) -> None:
         if cap < 1:
             raise ValueError("cap must be at least 1")
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if decodes_responses(redis):
             raise ValueError("RedisRecentPosts needs a client with decode_responses=False")
         self._redis = redis
         self._keys = Keys(prefix)

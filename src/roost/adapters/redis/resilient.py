@@ -12,9 +12,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-import redis.asyncio
 from redis.exceptions import RedisError
 
+from roost.adapters.redis.client import RedisClient
 from roost.core.errors import Unavailable
 from roost.ports import PENDING_FLOOR, Event, EventSink, TimelineStore, TimelineWindow
 
@@ -132,7 +132,7 @@ class RedisGatedSink:
     later, instead of the handlers failing on Redis and using up each event's retry budget.
     """
 
-    def __init__(self, inner: EventSink, client: redis.asyncio.Redis) -> None:
+    def __init__(self, inner: EventSink, client: RedisClient) -> None:
         self._inner = inner
         self._redis = client
 
@@ -144,7 +144,7 @@ class RedisGatedSink:
         await self._inner.publish(events)
 
 
-async def redis_ping(client: redis.asyncio.Redis) -> bool:
+async def redis_ping(client: RedisClient) -> bool:
     try:
         await client.ping()
     except REDIS_ERRORS:

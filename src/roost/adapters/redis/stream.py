@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio
 from redis.typing import EncodableT, FieldT
 
+from roost.adapters.redis.client import RedisClient
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.resilient import REDIS_ERRORS
 from roost.core.errors import Unavailable
@@ -78,7 +78,7 @@ class RedisStreamSink:
     exceed how far the consumers can fall behind, or unread entries are trimmed away.
     """
 
-    def __init__(self, redis: redis.asyncio.Redis, layout: StreamLayout, *, maxlen: int) -> None:
+    def __init__(self, redis: RedisClient, layout: StreamLayout, *, maxlen: int) -> None:
         self._redis = redis
         self.layout = layout
         self._maxlen = maxlen
@@ -103,7 +103,7 @@ class RedisStreamSink:
             raise Unavailable("the event stream is unavailable") from e
 
 
-def build_stream_sink(redis: redis.asyncio.Redis, settings: Settings) -> RedisStreamSink:
+def build_stream_sink(redis: RedisClient, settings: Settings) -> RedisStreamSink:
     """The production event sink for the outbox relay."""
     layout = StreamLayout(settings.redis_prefix, settings.stream_partitions)
     return RedisStreamSink(redis, layout, maxlen=settings.stream_maxlen)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import redis.asyncio
 from redis.typing import EncodableT
 
 from roost.adapters.redis import idsets
+from roost.adapters.redis.client import RedisClient, decodes_responses
 from roost.adapters.redis.keys import Keys
 from roost.ports import TimelineWindow
 
@@ -103,7 +103,7 @@ class RedisTimelineStore:
 
     def __init__(
         self,
-        redis: redis.asyncio.Redis,
+        redis: RedisClient,
         *,
         prefix: str,
         cap: int,
@@ -112,7 +112,7 @@ class RedisTimelineStore:
     ) -> None:
         if cap < 1:
             raise ValueError("cap must be at least 1")
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if decodes_responses(redis):
             raise ValueError("RedisTimelineStore needs a client with decode_responses=False")
         self._redis = redis
         self._keys = Keys(prefix)

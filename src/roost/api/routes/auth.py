@@ -59,7 +59,13 @@ async def update_me(body: ProfilePatch, viewer: Viewer, runtime: RuntimeDep) -> 
         display_name=body.display_name, bio=body.bio, is_private=body.is_private
     )
     await accounts.update_profile(
-        runtime.db, runtime.ids, runtime.settings, user_id=viewer, changes=changes, now=utcnow()
+        runtime.db,
+        runtime.ids,
+        runtime.settings,
+        user_id=viewer,
+        changes=changes,
+        now=utcnow(),
+        cache=runtime.feed.cache,
     )
     return await _own_profile(runtime, viewer)
 

@@ -66,7 +66,13 @@ async def repost(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> RepostAns
 async def unrepost(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> RepostAnswer:
     pid = path_id(post_id, "postId")
     count = await engagement.unrepost(
-        runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow(), counters=runtime.counters
+        runtime.db,
+        runtime.ids,
+        user_id=viewer,
+        post_id=pid,
+        now=utcnow(),
+        counters=runtime.counters,
+        cache=runtime.feed.cache,
     )
     return RepostAnswer(post_id=pid, reposted=False, repost_count=count)
 
@@ -97,10 +103,13 @@ async def replies_of(
             cursor=cursor,
             limit=limit,
             counters=runtime.counters,
+            cache=runtime.feed.cache,
         )
 
 
 @router.get("/bookmarks", response_model=PostPage, response_model_by_alias=True)
 async def bookmarks(viewer: Viewer, runtime: RuntimeDep, limit: Limit, cursor: Cursor = None) -> PostPage:
     async with runtime.db.read() as conn:
-        return await user_bookmarks(conn, viewer, cursor=cursor, limit=limit, counters=runtime.counters)
+        return await user_bookmarks(
+            conn, viewer, cursor=cursor, limit=limit, counters=runtime.counters, cache=runtime.feed.cache
+        )

@@ -39,17 +39,27 @@ async def create_post(body: PostBody, viewer: Viewer, runtime: RuntimeDep) -> Po
         now=utcnow(),
     )
     async with runtime.db.read() as conn:
-        return await get_post(conn, post_id, viewer_id=viewer, counters=runtime.counters)
+        return await get_post(
+            conn, post_id, viewer_id=viewer, counters=runtime.counters, cache=runtime.feed.cache
+        )
 
 
 @router.get("/{post_id}", response_model=Post, response_model_by_alias=True)
 async def read_post(post_id: str, viewer: MaybeViewer, runtime: RuntimeDep) -> Post:
     async with runtime.db.read() as conn:
-        return await get_post(conn, path_id(post_id, "postId"), viewer_id=viewer, counters=runtime.counters)
+        return await get_post(
+            conn,
+            path_id(post_id, "postId"),
+            viewer_id=viewer,
+            counters=runtime.counters,
+            cache=runtime.feed.cache,
+        )
 
 
 @router.delete("/{post_id}", response_model=DeletedAnswer, response_model_by_alias=True)
 async def delete_post(post_id: str, viewer: Viewer, runtime: RuntimeDep) -> DeletedAnswer:
     pid = path_id(post_id, "postId")
-    await post_actions.delete_post(runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow())
+    await post_actions.delete_post(
+        runtime.db, runtime.ids, user_id=viewer, post_id=pid, now=utcnow(), cache=runtime.feed.cache
+    )
     return DeletedAnswer(post_id=pid)

@@ -41,6 +41,7 @@ async def posts_of(
             cursor=cursor,
             limit=limit,
             counters=runtime.counters,
+            cache=runtime.feed.cache,
         )
 
 

@@ -1,0 +1,214 @@
+"""Hydration through the post and user caches (production): one SQL statement and one cache round trip.
+
+Only what cannot go stale is trusted to the cache: a post's immutable fields and its author's
+display fields (the latter invalidated after every profile change). Everything that changes
+without touching those entries comes from one SQL statement per page, so it is exact at once:
+which posts are live (deletes), their counts, the viewer's liked / reposted / bookmarked flags
+and whether the viewer may see each author (privacy and follow edges). That statement also
+reaches the originals of reposts and quotes, so the cache is read once, for every post and
+author of the page. Misses are read from the database and written back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, bindparam, false, literal, not_, or_, select, union
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roost.adapters.sql.tables import bookmarks, follows, likes, posts, users
+from roost.ports import PostCache
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRow:
+    """A post as `hydrate` reads it, with the attributes of a `load_posts` row."""
+
+    id: int
+    author_id: int
+    content: str
+    hashtags: list[str]
+    mentions: list[dict[str, str]]
+    media: list[dict[str, Any]]
+    reply_to_id: int | None
+    quote_of_id: int | None
+    repost_of_id: int | None
+    created_at: datetime
+    like_count: int
+    reply_count: int
+    repost_count: int
+    quote_count: int
+    liked: bool
+    reposted: bool
+    bookmarked: bool
+    author_username: str
+    author_display_name: str
+    author_avatar_url: str | None
+    author_is_verified: bool
+
+
+def _live_query(*, with_viewer: bool) -> Any:
+    """The page's posts and the originals they repost or quote, live ones only, with what may change."""
+    viewer: Any = bindparam("viewer", type_=BigInteger)
+    page = (
+        select(posts.c.id, posts.c.repost_of_id, posts.c.quote_of_id)
+        .where(posts.c.id.in_(bindparam("ids", expanding=True)))
+        .cte("page")
+    )
+    original = posts.alias("original")
+    wanted = union(
+        select(page.c.id),
+        select(page.c.repost_of_id),
+        select(page.c.quote_of_id),
+        # A quote inside a reposted original: one level deeper, still bounded by the page.
+        select(original.c.quote_of_id).where(original.c.id.in_(select(page.c.repost_of_id))),
+    )
+    reposts = posts.alias("viewer_reposts")
+
+    def flag(table: Any, *conditions: Any) -> Any:
+        return select(literal(1)).select_from(table).where(*conditions).exists() if with_viewer else false()
+
+    public = not_(users.c.is_private)
+    visible = (
+        or_(
+            posts.c.author_id == viewer,
+            public,
+            flag(follows, follows.c.follower_id == viewer, follows.c.followee_id == posts.c.author_id),
+        )
+        if with_viewer
+        else public
+    )
+    return (
+        select(
+            posts.c.id,
+            posts.c.author_id,
+            posts.c.like_count,
+            posts.c.reply_count,
+            posts.c.repost_count,
+            posts.c.quote_count,
+            flag(likes, likes.c.user_id == viewer, likes.c.post_id == posts.c.id).label("liked"),
+            flag(bookmarks, bookmarks.c.user_id == viewer, bookmarks.c.post_id == posts.c.id).label(
+                "bookmarked"
+            ),
+            flag(
+                reposts,
+                reposts.c.author_id == viewer,
+                reposts.c.repost_of_id == posts.c.id,
+                reposts.c.deleted_at.is_(None),
+            ).label("reposted"),
+            visible.label("visible"),
+        )
+        .join(users, users.c.id == posts.c.author_id)
+        .where(posts.c.id.in_(wanted), posts.c.deleted_at.is_(None))
+    )
+
+
+# Built once: constructing these statements costs more than running them.
+_LIVE_FOR_VIEWER = _live_query(with_viewer=True)
+_LIVE_ANONYMOUS = _live_query(with_viewer=False)
+_POST_FIELDS = select(
+    posts.c.id,
+    posts.c.content,
+    posts.c.hashtags,
+    posts.c.mentions,
+    posts.c.media,
+    posts.c.reply_to_id,
+    posts.c.quote_of_id,
+    posts.c.repost_of_id,
+    posts.c.created_at,
+).where(posts.c.id.in_(bindparam("ids", expanding=True)))
+_USER_FIELDS = select(
+    users.c.id, users.c.username, users.c.display_name, users.c.avatar_url, users.c.is_verified
+).where(users.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def load_through_cache(
+    conn: AsyncConnection, cache: PostCache, post_ids: Sequence[int], viewer_id: int | None
+) -> tuple[dict[int, Any], set[int]]:
+    """Live rows of the page and of the posts it reposts or quotes, and the authors the viewer may see."""
+    wanted = list(set(post_ids))
+    if not wanted:
+        return {}, set()
+    if viewer_id is None:
+        live = (await conn.execute(_LIVE_ANONYMOUS, {"ids": wanted})).all()
+    else:
+        live = (await conn.execute(_LIVE_FOR_VIEWER, {"ids": wanted, "viewer": viewer_id})).all()
+    if not live:
+        return {}, set()
+    author_ids = list({r.author_id for r in live})
+    cached_posts, cached_users = await cache.get([r.id for r in live], author_ids)
+    post_entries = dict(cached_posts)
+    user_entries = dict(cached_users)
+    missing_posts = [r.id for r in live if r.id not in post_entries]
+    missing_users = [a for a in author_ids if a not in user_entries]
+    filled_posts = await _post_entries(conn, missing_posts) if missing_posts else {}
+    filled_users = await _user_entries(conn, missing_users) if missing_users else {}
+    if filled_posts or filled_users:
+        await cache.put(filled_posts, filled_users)
+    post_entries.update(filled_posts)
+    user_entries.update(filled_users)
+    rows: dict[int, Any] = {}
+    for r in live:
+        post, author = post_entries.get(r.id), user_entries.get(r.author_id)
+        if post is not None and author is not None:  # else gone between the two reads
+            rows[r.id] = _row(r, post, author)
+    return rows, {r.author_id for r in live if r.visible}
+
+
+async def _post_entries(conn: AsyncConnection, post_ids: list[int]) -> dict[int, Mapping[str, Any]]:
+    rows = await conn.execute(_POST_FIELDS, {"ids": post_ids})
+    return {
+        r.id: {
+            "content": r.content,
+            "hashtags": r.hashtags,
+            "mentions": r.mentions,
+            "media": r.media,
+            "replyToId": r.reply_to_id,
+            "quoteOfId": r.quote_of_id,
+            "repostOfId": r.repost_of_id,
+            "createdAt": r.created_at.isoformat(),
+        }
+        for r in rows
+    }
+
+
+async def _user_entries(conn: AsyncConnection, user_ids: list[int]) -> dict[int, Mapping[str, Any]]:
+    rows = await conn.execute(_USER_FIELDS, {"ids": user_ids})
+    return {
+        r.id: {
+            "username": r.username,
+            "displayName": r.display_name,
+            "avatarUrl": r.avatar_url,
+            "isVerified": r.is_verified,
+        }
+        for r in rows
+    }
+
+
+def _row(live: Any, post: Mapping[str, Any], author: Mapping[str, Any]) -> CachedRow:
+    return CachedRow(
+        id=live.id,
+        author_id=live.author_id,
+        content=post["content"],
+        hashtags=post["hashtags"],
+        mentions=post["mentions"],
+        media=post["media"],
+        reply_to_id=post["replyToId"],
+        quote_of_id=post["quoteOfId"],
+        repost_of_id=post["repostOfId"],
+        created_at=datetime.fromisoformat(post["createdAt"]),
+        like_count=live.like_count,
+        reply_count=live.reply_count,
+        repost_count=live.repost_count,
+        quote_count=live.quote_count,
+        liked=bool(live.liked),
+        reposted=bool(live.reposted),
+        bookmarked=bool(live.bookmarked),
+        author_username=author["username"],
+        author_display_name=author["displayName"],
+        author_avatar_url=author["avatarUrl"],
+        author_is_verified=author["isVerified"],
+    )

@@ -1,0 +1,139 @@
+"""Hydration through the post and user caches (production profile): fast when warm, exact always."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import make_url
+
+import roost.runtime
+from roost.adapters.redis.keys import Keys
+from tests.support import REDIS_URL, Api, User, api_client, running
+from tests.test_production_profile import TcpProxy
+
+# Only the production profile has the caches (the embedded one reads everything from SQLite).
+pytestmark = pytest.mark.parametrize("profile", ["production"], indirect=True)
+
+
+async def _feed(api: Api, user: User) -> list[dict[str, Any]]:
+    r = await api.client.get("/api/feed", params={"limit": 50}, headers=user.headers)
+    assert r.status_code == 200, r.text
+    posts: list[dict[str, Any]] = r.json()["posts"]
+    return posts
+
+
+async def test_a_warm_page_costs_one_statement_after_the_graph(api: Api) -> None:
+    reader = await api.register()
+    authors = [await api.register() for _ in range(5)]
+    for author in authors:
+        await api.follow(reader, author)
+        for i in range(6):
+            await api.post(author, f"post {i} #tag @{reader.username}")
+    await api.settle()
+    cold = await _feed(api, reader)  # materializes the timeline and fills the caches
+    client, keys = api.runtime.redis, Keys(api.runtime.settings.redis_prefix)
+    assert client is not None
+    assert await client.exists(*(keys.post(int(p["postId"])) for p in cold)) == len(cold) == 30
+    assert await client.exists(*(keys.user(int(a.id)) for a in authors)) == 5
+    counter = api.runtime.db.statements
+    counter.reset()
+    r = await api.client.get("/api/feed", params={"limit": 20}, headers=reader.headers)
+    assert r.json()["posts"] == cold[:20]
+    # graph (1) + live posts with counts, flags and visibility (1); posts and authors from Redis
+    assert counter.count == 2, counter.recent
+
+
+async def test_profile_edits_show_at_once_with_a_warm_cache(api: Api) -> None:
+    reader, author = await api.register(), await api.register()
+    await api.follow(reader, author)
+    post = await api.post(author, "hello")
+    await api.settle()
+    assert (await _feed(api, reader))[0]["author"]["displayName"] == author.username
+    r = await api.client.patch("/api/me", json={"displayName": "New Name"}, headers=author.headers)
+    assert r.status_code == 200, r.text
+    assert (await _feed(api, reader))[0]["author"]["displayName"] == "New Name"
+    r = await api.client.get(f"/api/posts/{post}")
+    assert r.json()["author"]["displayName"] == "New Name"
+
+
+async def test_going_private_hides_posts_at_once_with_a_warm_cache(api: Api) -> None:
+    reader, reposter, author = await api.register(), await api.register(), await api.register()
+    await api.follow(reader, reposter)
+    post = await api.post(author, "soon private")
+    r = await api.client.post(f"/api/posts/{post}/repost", headers=reposter.headers)
+    assert r.status_code == 200
+    await api.settle()
+    assert [p["postId"] for p in await _feed(api, reader)] == [post]
+    assert (await api.client.get(f"/api/posts/{post}")).status_code == 200
+    r = await api.client.patch("/api/me", json={"isPrivate": True}, headers=author.headers)
+    assert r.status_code == 200, r.text
+    assert await _feed(api, reader) == []
+    assert (await api.client.get(f"/api/posts/{post}")).status_code == 404
+    assert (await api.client.get(f"/api/posts/{post}", headers=author.headers)).status_code == 200
+
+
+async def test_deletes_and_unreposts_show_at_once_with_a_warm_cache(api: Api) -> None:
+    reader, reposter, author = await api.register(), await api.register(), await api.register()
+    await api.follow(reader, reposter)
+    await api.follow(reader, author)
+    kept, doomed = await api.post(author, "kept"), await api.post(author, "doomed")
+    other = await api.post(await api.register(), "reposted")
+    r = await api.client.post(f"/api/posts/{other}/repost", headers=reposter.headers)
+    assert r.status_code == 200
+    await api.settle()
+    assert [p["postId"] for p in await _feed(api, reader)] == [other, doomed, kept]
+    assert (await api.client.get(f"/api/posts/{doomed}")).status_code == 200
+    assert (await api.client.delete(f"/api/posts/{doomed}", headers=author.headers)).status_code == 200
+    r = await api.client.delete(f"/api/posts/{other}/repost", headers=reposter.headers)
+    assert r.status_code == 200
+    assert [p["postId"] for p in await _feed(api, reader)] == [kept]
+    assert (await api.client.get(f"/api/posts/{doomed}")).status_code == 404
+
+
+async def test_counts_and_flags_show_at_once_with_a_warm_cache(api: Api) -> None:
+    reader, author = await api.register(), await api.register()
+    await api.follow(reader, author)
+    post = await api.post(author, "like me")
+    await api.settle()
+    assert (await _feed(api, reader))[0]["likeCount"] == 0
+    assert (await api.client.post(f"/api/posts/{post}/like", headers=reader.headers)).status_code == 200
+    await api.client.post(f"/api/posts/{post}/bookmark", headers=reader.headers)
+    await api.post(author, "a reply", replyToId=post)
+    shown = (await _feed(api, reader))[-1]
+    assert (shown["likeCount"], shown["liked"], shown["bookmarked"], shown["commentCount"]) == (
+        1,
+        True,
+        True,
+        1,
+    )
+
+
+async def test_pages_stay_exact_while_redis_is_down(
+    profile: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hydration falls back to the database, and an edit made during the outage is not lost after it."""
+    monkeypatch.setattr(roost.runtime, "REDIS_RETRY_SECONDS", 0.0)
+    url = make_url(REDIS_URL)
+    async with TcpProxy.to(url.host or "127.0.0.1", url.port or 6379) as proxy:
+        proxied = f"redis://127.0.0.1:{proxy.port}/0"
+        async with running(profile, tmp_path, redis_url=proxied) as rt, api_client(rt) as api:
+            reader, author = await api.register(), await api.register()
+            await api.follow(reader, author)
+            post = await api.post(author, "hello")
+            await api.settle()
+            assert (await _feed(api, reader))[0]["author"]["displayName"] == author.username
+
+            await proxy.cut()
+            r = await api.client.patch("/api/me", json={"displayName": "Offline"}, headers=author.headers)
+            assert r.status_code == 200, r.text
+            shown = await _feed(api, reader)
+            assert [(p["postId"], p["content"], p["author"]["displayName"]) for p in shown] == [
+                (post, "hello", "Offline")
+            ]
+            assert (await api.client.get(f"/api/posts/{post}")).json()["author"]["displayName"] == "Offline"
+
+            await proxy.restore()
+            assert (await _feed(api, reader))[0]["author"]["displayName"] == "Offline"
+            assert (await api.client.get(f"/api/posts/{post}")).json()["author"]["displayName"] == "Offline"
