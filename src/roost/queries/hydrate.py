@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, false, literal, select
+from sqlalchemy import BigInteger, bindparam, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.adapters.sql.tables import bookmarks, follows, likes, posts, users
+from roost.adapters.sql.tables import follows, posts, users
 from roost.core.errors import Unavailable
 from roost.ports import Counters, PostCache
+from roost.queries.flags import viewer_flag_columns
 from roost.queries.hydrate_cached import load_through_cache
 from roost.views import FeedItem, MediaItem, Mention, Post, UserSummary
 
@@ -70,26 +71,8 @@ def author_of(row: Any) -> UserSummary:
 def _posts_query(*, with_viewer: bool) -> Any:
     """Posts by id joined with their authors, and the viewer's flags when there is a viewer."""
     viewer: Any = bindparam("viewer", type_=BigInteger)
-    reposts = posts.alias("viewer_reposts")
-
-    def flag(table: Any, *conditions: Any) -> Any:
-        return select(literal(1)).select_from(table).where(*conditions).exists() if with_viewer else false()
-
     return (
-        select(
-            *_POST_COLUMNS,
-            *_AUTHOR_COLUMNS,
-            flag(likes, likes.c.user_id == viewer, likes.c.post_id == posts.c.id).label("liked"),
-            flag(bookmarks, bookmarks.c.user_id == viewer, bookmarks.c.post_id == posts.c.id).label(
-                "bookmarked"
-            ),
-            flag(
-                reposts,
-                reposts.c.author_id == viewer,
-                reposts.c.repost_of_id == posts.c.id,
-                reposts.c.deleted_at.is_(None),
-            ).label("reposted"),
-        )
+        select(*_POST_COLUMNS, *_AUTHOR_COLUMNS, *viewer_flag_columns(viewer, with_viewer=with_viewer))
         .join(users, users.c.id == posts.c.author_id)
         .where(posts.c.id.in_(bindparam("ids", expanding=True)), posts.c.deleted_at.is_(None))
     )

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, false, literal, not_, or_, select, union
+from sqlalchemy import BigInteger, bindparam, not_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.adapters.sql.tables import bookmarks, follows, likes, posts, users
+from roost.adapters.sql.tables import follows, posts, users
 from roost.ports import PostCache
+from roost.queries.flags import viewer_flag, viewer_flag_columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +67,17 @@ def _live_query(*, with_viewer: bool) -> Any:
         # A quote inside a reposted original: one level deeper, still bounded by the page.
         select(original.c.quote_of_id).where(original.c.id.in_(select(page.c.repost_of_id))),
     )
-    reposts = posts.alias("viewer_reposts")
-
-    def flag(table: Any, *conditions: Any) -> Any:
-        return select(literal(1)).select_from(table).where(*conditions).exists() if with_viewer else false()
-
     public = not_(users.c.is_private)
     visible = (
         or_(
             posts.c.author_id == viewer,
             public,
-            flag(follows, follows.c.follower_id == viewer, follows.c.followee_id == posts.c.author_id),
+            viewer_flag(
+                with_viewer,
+                follows,
+                follows.c.follower_id == viewer,
+                follows.c.followee_id == posts.c.author_id,
+            ),
         )
         if with_viewer
         else public
@@ -89,16 +90,7 @@ def _live_query(*, with_viewer: bool) -> Any:
             posts.c.reply_count,
             posts.c.repost_count,
             posts.c.quote_count,
-            flag(likes, likes.c.user_id == viewer, likes.c.post_id == posts.c.id).label("liked"),
-            flag(bookmarks, bookmarks.c.user_id == viewer, bookmarks.c.post_id == posts.c.id).label(
-                "bookmarked"
-            ),
-            flag(
-                reposts,
-                reposts.c.author_id == viewer,
-                reposts.c.repost_of_id == posts.c.id,
-                reposts.c.deleted_at.is_(None),
-            ).label("reposted"),
+            *viewer_flag_columns(viewer, with_viewer=with_viewer),
             visible.label("visible"),
         )
         .join(users, users.c.id == posts.c.author_id)
