@@ -208,6 +208,19 @@ async def _single(
         return []
     if await _find(conn, recipient, key) is not None:
         return []
+    return await _insert_new(ctx, conn, recipient, kind, post_id, key, actor)
+
+
+async def _insert_new(
+    ctx: WorkerContext,
+    conn: AsyncConnection,
+    recipient: int,
+    kind: str,
+    post_id: int | None,
+    key: str,
+    actor: int,
+) -> Changes:
+    """A new, unread notification with one actor."""
     notification_id = ctx.ids.next_id()
     await conn.execute(
         notifications.insert().values(
@@ -235,22 +248,9 @@ async def _join_group(
     await conn.execute(select(users.c.id).where(users.c.id == recipient).with_for_update())
     key = post_key(kind, post_id)
     group = await _find(conn, recipient, key)
-    notification_id = ctx.ids.next_id()
     if group is None:
-        await conn.execute(
-            notifications.insert().values(
-                id=notification_id,
-                user_id=recipient,
-                type=kind,
-                post_id=post_id,
-                group_key=key,
-                actor_ids=[actor],
-                actor_count=1,
-                read=False,
-                created_at=ctx.clock(),
-            )
-        )
-        return [(recipient, notification_id)]
+        return await _insert_new(ctx, conn, recipient, kind, post_id, key, actor)
+    notification_id = ctx.ids.next_id()
     actors = [int(a) for a in group.actor_ids]
     if actor in actors:
         return []
