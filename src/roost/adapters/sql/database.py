@@ -1,7 +1,8 @@
 """The database handle: an async SQLAlchemy engine, write transactions, and a statement counter.
 
 SQLite (embedded profile) allows one writer at a time, so write transactions take an in-process
-lock and start with BEGIN IMMEDIATE; readers never wait on writers thanks to WAL mode.
+lock and start with BEGIN IMMEDIATE; readers never wait on writers thanks to WAL mode, and run on
+the event loop's thread instead of aiosqlite's (see `inline_sqlite`).
 PostgreSQL failures to connect surface as `Unavailable` (HTTP 503), never as a 500.
 """
 
@@ -12,20 +13,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from roost.adapters.sql.inline_sqlite import READ_BUSY_TIMEOUT_MS, inline_creator
 from roost.core.errors import Unavailable
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
     "PRAGMA cache_size=-65536",
     "PRAGMA temp_store=MEMORY",
 )
+# How long a writer waits for SQLite's write lock (another process, e.g. a CLI command, holds it).
+WRITE_BUSY_TIMEOUT_MS = 10_000
 
 
 class StatementCounter:
@@ -55,7 +58,16 @@ class Database:
         self._commit_listeners: list[Callable[[], None]] = []
         if self.is_sqlite:
             self.engine: AsyncEngine = create_async_engine(url, pool_size=4, max_overflow=0)
-            self._configure_sqlite()
+            path = make_url(url).database or ""
+            # Reads run inline; an in-memory database (one per connection) cannot be shared.
+            self.reader = (
+                create_async_engine(url, async_creator=inline_creator(path), pool_size=8, max_overflow=0)
+                if path and path != ":memory:"
+                else self.engine
+            )
+            self._configure_sqlite(self.engine, busy_timeout_ms=WRITE_BUSY_TIMEOUT_MS)
+            if self.reader is not self.engine:
+                self._configure_sqlite(self.reader, busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
             self.engine = create_async_engine(
@@ -66,14 +78,17 @@ class Database:
                 pool_timeout=5,
                 connect_args={"timeout": 3, "command_timeout": 30},
             )
+            self.reader = self.engine
             self._write_lock = None
-        event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
+        for engine in {self.engine, self.reader}:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._count)
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.record(statement)
 
-    def _configure_sqlite(self) -> None:
-        sync_engine = self.engine.sync_engine
+    @staticmethod
+    def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+        sync_engine = engine.sync_engine
 
         @event.listens_for(sync_engine, "connect")
         def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -82,6 +97,7 @@ class Database:
             cursor = dbapi_connection.cursor()
             for pragma in _SQLITE_PRAGMAS:
                 cursor.execute(pragma)
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
@@ -114,7 +130,7 @@ class Database:
     @asynccontextmanager
     async def _begin(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         try:
-            conn = await self.engine.connect()
+            conn = await (self.engine if write else self.reader).connect()
         except (OperationalError, InterfaceError, OSError, DBAPIError) as exc:
             raise Unavailable("the database is unavailable") from exc
         try:
@@ -141,3 +157,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.reader is not self.engine:
+            await self.reader.dispose()
