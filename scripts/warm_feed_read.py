@@ -1,6 +1,8 @@
-"""Warm home-feed reads in process on a copy of seeded embedded data: CPU per page and statements.
+"""Warm home-feed reads in process on seeded data: CPU per page and statements.
 
 Usage: python scripts/warm_feed_read.py /tmp/roost-bench/small  (made by `roost bench seed --preset small`)
+Embedded: reads a copy of the directory. With ROOST_DATABASE_URL and ROOST_REDIS_URL set (production,
+seeded with the same command), reads the seeded PostgreSQL database and Redis timelines in place.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from roost.adapters.sql.tables import timeline_meta
+from roost.adapters.sql.tables import timeline_meta, users
 from roost.core.settings import Settings
 from roost.queries.feed import home_feed
 from roost.runtime import Runtime
@@ -24,12 +26,20 @@ from roost.runtime import Runtime
 async def main(seeded: Path, readers: int = 200) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "data"
-        shutil.copytree(seeded, data)
+        production = Settings().database_url is not None
+        if not production:
+            shutil.copytree(seeded, data)
         rt = Runtime.build(Settings(data_dir=data, celebrity_threshold=1000))
         await rt.start(background=False)
         try:
             async with rt.db.read() as conn:
-                owners = list((await conn.execute(select(timeline_meta.c.owner_id).limit(readers))).scalars())
+                # Readers with a materialized timeline: the most recently active accounts.
+                query = (
+                    select(users.c.id).order_by(users.c.last_active_at.desc()).limit(readers)
+                    if production
+                    else select(timeline_meta.c.owner_id).limit(readers)
+                )
+                owners = list((await conn.execute(query)).scalars())
             now = datetime.now(UTC)
             for owner in owners:  # first reads: activity updates, caches
                 await home_feed(rt.feed, viewer_id=owner, cursor=None, limit=20, now=now)

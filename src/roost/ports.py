@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +40,13 @@ PENDING_FLOOR = (1 << 63) - 1
 class TimelineStore(Protocol):
     """Materialized home timelines: capped sets of post ids per owner."""
 
-    async def window(self, owner_id: int, *, before: int | None, limit: int) -> TimelineWindow | None:
-        """Up to `limit` ids below `before` (and >= floor), newest first; None if not materialized."""
+    async def window(
+        self, owner_id: int, *, before: int | None, limit: int, conn: AsyncConnection | None = None
+    ) -> TimelineWindow | None:
+        """Up to `limit` ids below `before` (and >= floor), newest first; None if not materialized.
+
+        `conn` is the caller's open read connection: a store kept in the database reads through it
+        (one snapshot and no second pooled connection per page); other stores ignore it."""
         ...
 
     async def push(self, post_id: int, owner_ids: Sequence[int]) -> int:

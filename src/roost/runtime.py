@@ -37,6 +37,7 @@ from roost.core.security import Passwords, Tokens
 from roost.core.settings import Settings
 from roost.ports import EventSink, TimelineStore
 from roost.queries.feed import DatabasePull, FeedContext, PullSource
+from roost.queries.graph import GraphCache
 from roost.workers.consumer import Consumer, default_consumer_name
 from roost.workers.context import WorkerContext
 from roost.workers.counters import CounterFlushLoop, flush_counters
@@ -184,7 +185,13 @@ class Runtime:
             passwords=passwords or Passwords(),
             tokens=Tokens(settings.resolved_secret_key(), ttl_seconds=settings.access_token_ttl),
             feed=FeedContext(
-                db=db, timelines=feed_timelines, pull=pull, settings=settings, counters=counters, cache=cache
+                db=db,
+                timelines=feed_timelines,
+                pull=pull,
+                settings=settings,
+                counters=counters,
+                cache=cache,
+                graphs=GraphCache(settings.graph_cache_size),
             ),
             workers=workers,
             relay=relay,

@@ -154,14 +154,14 @@ async def churn(rt: Runtime, rng: random.Random, model: Model, steps: int) -> No
                 del model.posts[victim]
         elif op < 0.79:
             if (a, b) in model.mutes:
-                await graph.unmute(rt.db, muter_id=a, muted_id=b)
+                await graph.unmute(rt.db, rt.ids, muter_id=a, muted_id=b)
                 model.mutes.discard((a, b))
             else:
-                await graph.mute(rt.db, muter_id=a, muted_id=b, now=now)
+                await graph.mute(rt.db, rt.ids, muter_id=a, muted_id=b, now=now)
                 model.mutes.add((a, b))
         elif op < 0.83:
             if (a, b) in model.blocks:
-                await graph.unblock(rt.db, blocker_id=a, blocked_id=b)
+                await graph.unblock(rt.db, rt.ids, blocker_id=a, blocked_id=b)
                 model.blocks.discard((a, b))
             else:
                 await graph.block(rt.db, ids, settings, blocker_id=a, blocked_id=b, now=now)

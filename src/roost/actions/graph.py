@@ -86,7 +86,7 @@ async def add_follow(
     )
     if not inserted.rowcount:
         return False
-    await _count_follow(conn, follower_id, followee_id, +1)
+    await _count_follow(conn, ids, follower_id, followee_id, +1)
     await retier(conn, ids, settings, followee_id)
     await emit(
         conn,
@@ -123,7 +123,7 @@ async def remove_follow(
     )
     if not removed.rowcount:
         return False
-    await _count_follow(conn, follower_id, followee_id, -1)
+    await _count_follow(conn, ids, follower_id, followee_id, -1)
     await retier(conn, ids, settings, followee_id)
     await emit(
         conn,
@@ -151,6 +151,8 @@ async def block(
         )
         await remove_follow(conn, ids, settings, follower_id=blocker_id, followee_id=blocked_id)
         await remove_follow(conn, ids, settings, follower_id=blocked_id, followee_id=blocker_id)
+        if inserted.rowcount:
+            await touch_graphs(conn, ids, blocker_id, blocked_id)
         await conn.execute(
             delete(follow_requests).where(
                 or_(
@@ -171,31 +173,44 @@ async def block(
             )
 
 
-async def unblock(db: Database, *, blocker_id: int, blocked_id: int) -> None:
+async def unblock(db: Database, ids: IdGenerator, *, blocker_id: int, blocked_id: int) -> None:
     async with db.transaction() as conn:
         await _require_user(conn, blocked_id)
-        await conn.execute(
+        removed = await conn.execute(
             delete(blocks).where(blocks.c.blocker_id == blocker_id, blocks.c.blocked_id == blocked_id)
         )
+        if removed.rowcount:
+            await touch_graphs(conn, ids, blocker_id, blocked_id)
 
 
-async def mute(db: Database, *, muter_id: int, muted_id: int, now: datetime) -> None:
+async def mute(db: Database, ids: IdGenerator, *, muter_id: int, muted_id: int, now: datetime) -> None:
     """Hide an account's posts from the muter's feed at once (filtered at read time)."""
     if muter_id == muted_id:
         raise InvalidRequest("you cannot mute yourself")
     async with db.transaction() as conn:
         await _require_user(conn, muted_id)
-        await conn.execute(
+        inserted = await conn.execute(
             insert_ignoring_duplicates(conn, mutes).values(
                 muter_id=muter_id, muted_id=muted_id, created_at=now
             )
         )
+        if inserted.rowcount:
+            await touch_graphs(conn, ids, muter_id)
 
 
-async def unmute(db: Database, *, muter_id: int, muted_id: int) -> None:
+async def unmute(db: Database, ids: IdGenerator, *, muter_id: int, muted_id: int) -> None:
     async with db.transaction() as conn:
         await _require_user(conn, muted_id)
-        await conn.execute(delete(mutes).where(mutes.c.muter_id == muter_id, mutes.c.muted_id == muted_id))
+        removed = await conn.execute(
+            delete(mutes).where(mutes.c.muter_id == muter_id, mutes.c.muted_id == muted_id)
+        )
+        if removed.rowcount:
+            await touch_graphs(conn, ids, muter_id)
+
+
+async def touch_graphs(conn: AsyncConnection, ids: IdGenerator, *user_ids: int) -> None:
+    """New graph versions for these accounts: their cached viewer graphs are read again."""
+    await conn.execute(update(users).where(users.c.id.in_(user_ids)).values(graph_version=ids.next_id()))
 
 
 async def lock_pair(conn: AsyncConnection, a: int, b: int) -> None:
@@ -211,9 +226,14 @@ async def _require_user(conn: AsyncConnection, user_id: int) -> None:
         raise NotFound("user not found")
 
 
-async def _count_follow(conn: AsyncConnection, follower_id: int, followee_id: int, delta: int) -> None:
+async def _count_follow(
+    conn: AsyncConnection, ids: IdGenerator, follower_id: int, followee_id: int, delta: int
+) -> None:
+    """The counts of both accounts; the follower's sources changed, so does its graph version."""
     await conn.execute(
-        update(users).where(users.c.id == follower_id).values(following_count=users.c.following_count + delta)
+        update(users)
+        .where(users.c.id == follower_id)
+        .values(following_count=users.c.following_count + delta, graph_version=ids.next_id())
     )
     await conn.execute(
         update(users).where(users.c.id == followee_id).values(follower_count=users.c.follower_count + delta)

@@ -16,11 +16,11 @@ the original (by a followed account) nor an earlier repost of it is in the feed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.database import Database
@@ -29,7 +29,7 @@ from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import NotFound
 from roost.core.settings import Settings
 from roost.ports import PENDING_FLOOR, Counters, PostCache, TimelineStore, TimelineWindow
-from roost.queries.graph import ViewerGraph, viewer_graph
+from roost.queries.graph import GraphCache, ViewerGraph
 from roost.queries.hydrate import hydrate
 from roost.views import FeedItem, FeedPage
 
@@ -61,13 +61,27 @@ async def recent_post_ids(
     """Live posts of these authors with floor <= id < before, newest first."""
     if not author_ids:
         return []
-    query = select(posts.c.id).where(posts.c.author_id.in_(list(author_ids)), posts.c.deleted_at.is_(None))
-    if before is not None:
-        query = query.where(posts.c.id < before)
-    if floor > 0:
-        query = query.where(posts.c.id >= floor)
-    rows = await conn.execute(query.order_by(posts.c.id.desc()).limit(limit))
-    return list(rows.scalars())
+    params = {
+        "authors": list(author_ids),
+        "before": before if before is not None else PENDING_FLOOR,
+        "floor": floor,
+        "limit": limit,
+    }
+    return list((await conn.execute(_RECENT_POSTS, params)).scalars())
+
+
+# Built once: constructing the statement costs more than the database takes to run it.
+_RECENT_POSTS: Any = (
+    select(posts.c.id)
+    .where(
+        posts.c.author_id.in_(bindparam("authors", expanding=True)),
+        posts.c.deleted_at.is_(None),
+        posts.c.id < bindparam("before", type_=BigInteger),
+        posts.c.id >= bindparam("floor", type_=BigInteger),
+    )
+    .order_by(posts.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,18 +94,26 @@ class FeedContext:
     counters: Counters | None = None
     # Post and user entries for hydration (production profile); None reads them from the database.
     cache: PostCache | None = None
+    # Viewer graphs of this process (see roost.queries.graph).
+    graphs: GraphCache = field(default_factory=lambda: GraphCache(0))
 
 
 async def home_feed(
     ctx: FeedContext, *, viewer_id: int, cursor: str | None, limit: int, now: datetime
 ) -> FeedPage:
     before = decode_cursor(cursor, CURSOR_KIND)[0] if cursor else None
-    # One pooled connection at a time per request: holding one while the timeline store (or a
-    # rebuild) takes another could exhaust the pool under load and deadlock every reader.
+    # The usual page: one read transaction for the graph, the window and the posts.
     async with ctx.db.read() as conn:
-        graph = await viewer_graph(conn, viewer_id)
-    if graph is None:
-        raise NotFound("user not found")
+        graph = await ctx.graphs.get(conn, viewer_id)
+        if graph is None:
+            raise NotFound("user not found")
+        if now - graph.last_active_at < ACTIVITY_RESOLUTION:
+            window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1, conn=conn)
+            if window is not None:
+                return await _assemble(ctx, conn, graph, window, before=before, limit=limit)
+    # The viewer's first page in a while (activity to record) or no materialized timeline. One
+    # pooled connection at a time per request: holding one while the timeline store (or a
+    # rebuild) takes another could exhaust the pool under load and deadlock every reader.
     await _record_activity(ctx, graph, now)
     window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
     if window is None:
@@ -99,11 +121,7 @@ async def home_feed(
         window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1)
         window = window or TimelineWindow([], PENDING_FLOOR)
     async with ctx.db.read() as conn:
-        items = await _assemble(ctx, conn, graph, window, before=before, limit=limit)
-    has_more = len(items) > limit
-    items = items[:limit]
-    next_cursor = encode_cursor(CURSOR_KIND, items[-1].position) if has_more else None
-    return FeedPage(posts=items, next_cursor=next_cursor, has_more=has_more)
+        return await _assemble(ctx, conn, graph, window, before=before, limit=limit)
 
 
 async def rebuild_timeline(ctx: FeedContext, graph: ViewerGraph) -> None:
@@ -149,8 +167,8 @@ async def _assemble(
     *,
     before: int | None,
     limit: int,
-) -> list[FeedItem]:
-    """Up to limit + 1 feed items below `before`, newest first."""
+) -> FeedPage:
+    """The page of up to `limit` feed items below `before`, newest first."""
     want = limit + 1
     floor = window.floor
     pulled = _pulled_authors(ctx.settings, graph, floor)
@@ -166,7 +184,7 @@ async def _assemble(
             if first_window is not None:
                 cached, cached_limit = first_window, want
             else:
-                page = await ctx.timelines.window(graph.viewer_id, before=position, limit=batch)
+                page = await ctx.timelines.window(graph.viewer_id, before=position, limit=batch, conn=conn)
                 cached, cached_limit = (page.post_ids if page else []), batch
             first_window = None
             pulled_ids = await ctx.pull.pull(conn, pulled, before=position, floor=floor, limit=batch)
@@ -185,12 +203,17 @@ async def _assemble(
             done = len(candidates) < batch
             position = candidates[-1] if candidates else 0
         if candidates:
-            items = await hydrate(conn, graph.viewer_id, candidates, counters=ctx.counters, cache=ctx.cache)
-            fresh = [items[i] for i in candidates if i in items]
+            hydrated = await hydrate(
+                conn, graph.viewer_id, candidates, counters=ctx.counters, cache=ctx.cache
+            )
+            fresh = [hydrated[i] for i in candidates if i in hydrated]
             picked.extend(await _admit(conn, graph, fresh, seen_originals))
         if done:
             break
-    return picked[:want]
+    has_more = len(picked) > limit
+    items = picked[:limit]
+    next_cursor = encode_cursor(CURSOR_KIND, items[-1].position) if has_more else None
+    return FeedPage.trusted(posts=items, next_cursor=next_cursor, has_more=has_more)
 
 
 async def _admit(

@@ -1,15 +1,24 @@
-"""The viewer's side of the social graph as the feed needs it, in two queries."""
+"""The viewer's side of the social graph as the feed needs it: one query, cached per viewer.
+
+A viewer's graph is a few hundred rows and changes rarely, while its home feed is read often, so
+each process keeps recent graphs keyed by the viewer's `graph_version` (changed by every follow,
+unfollow, block, unblock, mute and unmute of the viewer) and the global tier epoch (changed by
+every promotion to or demotion from the celebrity tier). A page checks both with one primary-key
+query; the graph is read again only when one of them moved, so every change shows on the next page
+of every process, with no invalidation messages to lose.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, case, false, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roost.adapters.sql.tables import blocks, follows, mutes, users
+from roost.adapters.sql.tables import TIER_EPOCH, blocks, follows, mutes, roost_state, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +95,43 @@ def _utc(value: Any) -> datetime:
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_VERSION_QUERY: Any = select(
+    users.c.last_active_at,
+    users.c.graph_version,
+    select(roost_state.c.value).where(roost_state.c.key == TIER_EPOCH).scalar_subquery().label("tier_epoch"),
+).where(users.c.id == bindparam("viewer", type_=BigInteger))
+
+
+class GraphCache:
+    """Recent viewer graphs of this process, each reused while its version key stands."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[int, tuple[tuple[int, int | None], ViewerGraph]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, conn: AsyncConnection, viewer_id: int) -> ViewerGraph | None:
+        """The viewer's current graph (None when the viewer does not exist)."""
+        if self._capacity == 0:
+            return await viewer_graph(conn, viewer_id)
+        row = (await conn.execute(_VERSION_QUERY, {"viewer": viewer_id})).first()
+        if row is None:
+            return None
+        key = (row.graph_version, row.tier_epoch)
+        entry = self._entries.get(viewer_id)
+        if entry is not None and entry[0] == key:
+            self._entries.move_to_end(viewer_id)
+            return replace(entry[1], last_active_at=row.last_active_at)
+        # Read after the versions: the graph is at least as new as the key it is stored under.
+        graph = await viewer_graph(conn, viewer_id)
+        if graph is None:
+            return None
+        self._entries[viewer_id] = (key, graph)
+        self._entries.move_to_end(viewer_id)
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+        return graph

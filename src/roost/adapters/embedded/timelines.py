@@ -8,8 +8,9 @@ Trimming to the cap is amortized: an owner is trimmed once it grows past cap + c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import BigInteger, and_, delete, func, literal, select, update
+from sqlalchemy import BigInteger, and_, bindparam, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.database import Database
@@ -20,26 +21,47 @@ from roost.ports import PENDING_FLOOR, TimelineWindow
 _CHUNK = 500
 
 
+def _window_query() -> Any:
+    """The meta row of one owner (so a materialized but empty timeline still answers) joined with
+    its entries in [floor, before), newest first."""
+    m, e = timeline_meta, timeline_entries
+    join_on = and_(
+        e.c.owner_id == m.c.owner_id,
+        e.c.post_id >= m.c.floor,
+        e.c.post_id < bindparam("before", type_=BigInteger),
+    )
+    return (
+        select(m.c.floor, e.c.post_id)
+        .select_from(m.outerjoin(e, join_on))
+        .where(m.c.owner_id == bindparam("owner", type_=BigInteger))
+        .order_by(e.c.post_id.desc())
+        .limit(bindparam("limit"))
+    )
+
+
+# Built once: constructing the statement costs more than SQLite takes to run it.
+_WINDOW = _window_query()
+
+
 class SqlTimelineStore:
     def __init__(self, db: Database, *, cap: int) -> None:
         self._db = db
         self._cap = cap
         self._slack = max(1, cap // 8)
 
-    async def window(self, owner_id: int, *, before: int | None, limit: int) -> TimelineWindow | None:
-        m, e = timeline_meta, timeline_entries
-        join_on = and_(e.c.owner_id == m.c.owner_id, e.c.post_id >= m.c.floor)
-        if before is not None:
-            join_on = and_(join_on, e.c.post_id < before)
-        query = (
-            select(m.c.floor, e.c.post_id)
-            .select_from(m.outerjoin(e, join_on))
-            .where(m.c.owner_id == owner_id)
-            .order_by(e.c.post_id.desc())
-            .limit(limit)
-        )
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query)).all()
+    async def window(
+        self, owner_id: int, *, before: int | None, limit: int, conn: AsyncConnection | None = None
+    ) -> TimelineWindow | None:
+        params = {
+            "owner": owner_id,
+            "before": before if before is not None else PENDING_FLOOR,
+            "limit": limit,
+        }
+        if conn is None:
+            async with self._db.read() as own:
+                rows = (await own.execute(_WINDOW, params)).all()
+        else:
+            rows = (await conn.execute(_WINDOW, params)).all()
         if not rows:
             return None
         floor = rows[0].floor

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.redis.client import RedisClient
 from roost.core.errors import Unavailable
@@ -66,7 +67,9 @@ class ResilientTimelineStore:
         self._health.failed(error)
         self._suspect.update(owner_ids)
 
-    async def window(self, owner_id: int, *, before: int | None, limit: int) -> TimelineWindow | None:
+    async def window(
+        self, owner_id: int, *, before: int | None, limit: int, conn: AsyncConnection | None = None
+    ) -> TimelineWindow | None:
         if not self._health.available:
             return TimelineWindow([], PENDING_FLOOR)
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from redis.typing import EncodableT
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.redis import idsets
 from roost.adapters.redis.client import RedisClient, decodes_responses
@@ -138,7 +139,9 @@ class RedisTimelineStore:
     def _pair(self, owner_id: int) -> list[str]:
         return [self._keys.timeline(owner_id), self._keys.timeline_meta(owner_id)]
 
-    async def window(self, owner_id: int, *, before: int | None, limit: int) -> TimelineWindow | None:
+    async def window(
+        self, owner_id: int, *, before: int | None, limit: int, conn: AsyncConnection | None = None
+    ) -> TimelineWindow | None:
         reply = await idsets.run_script(
             self._redis, self._window, self._pair(owner_id), [idsets.below(before), max(limit, 0)]
         )

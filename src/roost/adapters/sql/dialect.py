@@ -14,3 +14,11 @@ def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def upsert(conn: AsyncConnection, table: Table, values: dict[str, Any], *, key: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET the other values, for the connection's dialect."""
+    insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    statement = insert.values(values)
+    changes = {name: statement.excluded[name] for name in values if name != key}
+    return statement.on_conflict_do_update(index_elements=[key], set_=changes)

@@ -60,8 +60,7 @@ def inline_creator(path: str) -> Callable[[], InlineConnection]:
     a connection is only ever used by the thread of the event loop that made it)."""
 
     def connector() -> sqlite3.Connection:
-        connection = sqlite3.connect(path, timeout=READ_BUSY_TIMEOUT_MS / 1000)
-        return connection
+        return sqlite3.connect(path, timeout=READ_BUSY_TIMEOUT_MS / 1000)
 
     def create() -> InlineConnection:
         return InlineConnection(connector)

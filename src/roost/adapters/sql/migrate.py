@@ -17,7 +17,7 @@ from roost.adapters.sql.database import Database
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Databases made by `create_all` (before migrations existed) carry no version: the newest revision
 # whose marker table they have is the one they are adopted at, newest first.
-_ADOPTION_MARKERS = (("0002", "counter_flushes"), ("0001", "users"))
+_ADOPTION_MARKERS = (("0003", "roost_state"), ("0002", "counter_flushes"), ("0001", "users"))
 # Serializes concurrent `roost migrate` runs on PostgreSQL (any constant both sides agree on).
 _ADVISORY_LOCK = 0x726F6F7374
 

@@ -54,6 +54,9 @@ users = Table(
     Column("is_celebrity", Boolean, nullable=False, server_default=text("false")),
     # Posts with ids below this were not pushed (the author was a celebrity until then).
     Column("push_from_id", BigInteger, nullable=False, server_default="0"),
+    # Changes (to a fresh id) with every follow, block or mute that changes this account's feed
+    # sources or hidden accounts: the key of its cached viewer graph.
+    Column("graph_version", BigInteger, nullable=False, server_default="0"),
     Column("last_active_at", UtcDateTime(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
 )
@@ -183,6 +186,16 @@ media = Table(
 )
 
 # Tokens of counter batches flushed from Redis: a batch retried after a crash is applied once.
+# Process-wide values kept in the database. `tier_epoch` changes with every tier change, so
+# cached viewer graphs (which hold their sources' tiers) are all read again.
+roost_state = Table(
+    "roost_state",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+TIER_EPOCH = "tier_epoch"
+
 counter_flushes = Table(
     "counter_flushes",
     metadata,

@@ -118,17 +118,19 @@ async def block(user_id: str, viewer: Viewer, runtime: RuntimeDep) -> dict[str, 
 
 @router.delete("/{user_id}/block")
 async def unblock(user_id: str, viewer: Viewer, runtime: RuntimeDep) -> dict[str, bool]:
-    await graph.unblock(runtime.db, blocker_id=viewer, blocked_id=path_id(user_id, "userId"))
+    await graph.unblock(runtime.db, runtime.ids, blocker_id=viewer, blocked_id=path_id(user_id, "userId"))
     return {"blocking": False}
 
 
 @router.post("/{user_id}/mute")
 async def mute(user_id: str, viewer: Viewer, runtime: RuntimeDep) -> dict[str, bool]:
-    await graph.mute(runtime.db, muter_id=viewer, muted_id=path_id(user_id, "userId"), now=utcnow())
+    await graph.mute(
+        runtime.db, runtime.ids, muter_id=viewer, muted_id=path_id(user_id, "userId"), now=utcnow()
+    )
     return {"muting": True}
 
 
 @router.delete("/{user_id}/mute")
 async def unmute(user_id: str, viewer: Viewer, runtime: RuntimeDep) -> dict[str, bool]:
-    await graph.unmute(runtime.db, muter_id=viewer, muted_id=path_id(user_id, "userId"))
+    await graph.unmute(runtime.db, runtime.ids, muter_id=viewer, muted_id=path_id(user_id, "userId"))
     return {"muting": False}
