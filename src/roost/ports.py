@@ -173,28 +173,22 @@ class Counters(Protocol):
 
 
 class PostCache(Protocol):
-    """What hydration may read outside the database (production): immutable post fields and authors.
+    """What hydration may read outside the database: a post's immutable fields, by post id.
 
-    Entries are JSON-like mappings, by post id and by user id. An unreachable store never fails a
-    caller: reads come back as misses and writes are skipped (or retried, for invalidations).
+    Entries are JSON-like mappings. Everything about a post that can change (whether it is live, its
+    counts, the viewer's flags, its author's profile and privacy) is read from the database with
+    every page, so an entry never goes stale while its post lives. An unreachable store never fails
+    a caller: reads come back as misses and writes are skipped (or retried, for invalidations).
     """
 
-    async def get(
-        self, post_ids: Sequence[int], user_ids: Sequence[int]
-    ) -> tuple[dict[int, Mapping[str, Any]], dict[int, Mapping[str, Any]]]:
-        """The cached entries among these ids (one round trip); absent ones are misses."""
+    async def get(self, post_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+        """The cached entries among these ids (at most one round trip); absent ones are misses."""
         ...
 
-    async def put(
-        self, posts: Mapping[int, Mapping[str, Any]], users: Mapping[int, Mapping[str, Any]]
-    ) -> None:
+    async def put(self, posts: Mapping[int, Mapping[str, Any]]) -> None:
         """Fill entries read from the database; an entry being invalidated is left alone."""
         ...
 
     async def forget_posts(self, post_ids: Sequence[int]) -> None:
-        """Drop post entries (after the commit of a delete)."""
-        ...
-
-    async def forget_users(self, user_ids: Sequence[int]) -> None:
-        """Drop user entries (after the commit of a profile change), so the next read sees it."""
+        """Drop entries (after the commit of a delete), so their memory is not held for nothing."""
         ...

@@ -15,6 +15,7 @@ from redis.backoff import NoBackoff
 from roost.adapters.embedded.events import InlineSink
 from roost.adapters.embedded.realtime import EmbeddedRealtimeHub
 from roost.adapters.embedded.timelines import SqlTimelineStore
+from roost.adapters.memory import LayeredPostCache, MemoryPostCache
 from roost.adapters.redis.cache import RedisPostCache
 from roost.adapters.redis.client import RedisClient
 from roost.adapters.redis.counters import RedisCounters
@@ -35,7 +36,7 @@ from roost.core.errors import Unavailable
 from roost.core.ids import IdGenerator
 from roost.core.security import Passwords, Tokens
 from roost.core.settings import Settings
-from roost.ports import EventSink, TimelineStore
+from roost.ports import EventSink, PostCache, TimelineStore
 from roost.queries.feed import DatabasePull, FeedContext, PullSource
 from roost.queries.graph import GraphCache
 from roost.workers.consumer import Consumer, default_consumer_name
@@ -146,7 +147,8 @@ class Runtime:
         pull: PullSource
         recent: RedisRecentPosts | None = None
         counters: RedisCounters | None = None
-        cache: RedisPostCache | None = None
+        # Posts' immutable fields for hydration: this process's memory, then Redis (production).
+        cache: PostCache = MemoryPostCache(settings.post_cache_size)
         if settings.redis_url is None:
             timelines = feed_timelines = SqlTimelineStore(db, cap=settings.timeline_cap)
             pull = DatabasePull()
@@ -161,7 +163,10 @@ class Runtime:
             feed_timelines = ResilientTimelineStore(timelines, health)
             pull = RedisPull(recent, health, cap=cap)
             counters = RedisCounters(client, prefix=prefix)
-            cache = RedisPostCache(client, prefix=prefix, health=health)
+            cache = LayeredPostCache(
+                MemoryPostCache(settings.post_cache_size),
+                RedisPostCache(client, prefix=prefix, health=health),
+            )
         workers = WorkerContext(db=db, ids=ids, timelines=timelines, settings=settings, recent=recent)
         hub = (
             EmbeddedRealtimeHub()

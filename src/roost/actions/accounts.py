@@ -17,7 +17,6 @@ from roost.core.ids import IdGenerator
 from roost.core.security import Passwords
 from roost.core.settings import Settings
 from roost.core.text import is_valid_username
-from roost.ports import PostCache
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
 MAX_DISPLAY_NAME, MAX_BIO = 50, 160
@@ -112,7 +111,6 @@ async def update_profile(
     user_id: int,
     changes: ProfileChanges,
     now: datetime,
-    cache: PostCache | None = None,
 ) -> None:
     """Apply the changes; an account going public approves its pending follow requests with it."""
     values: dict[str, object] = {}
@@ -131,6 +129,3 @@ async def update_profile(
             await conn.execute(update(users).where(users.c.id == user_id).values(**values))
             if changes.is_private is False:
                 await approve_all_pending(conn, ids, settings, owner_id=user_id, now=now)
-        if cache is not None:
-            # After the commit: a reader that refills the entry from now on reads the new row.
-            await cache.forget_users([user_id])

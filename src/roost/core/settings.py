@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # Viewer graphs (followees, tiers, hidden accounts) each process keeps for feed reads, reused
     # until the viewer follows, blocks or mutes, or a tier changes; 0 reads them on every page.
     graph_cache_size: int = Field(default=10_000, ge=0)
+    # Posts whose immutable fields (content, media, links) each process keeps for hydration.
+    post_cache_size: int = Field(default=100_000, ge=0)
     # Followers handled per fan-out batch (one page query and one Redis round trip per batch).
     fanout_batch_size: int = Field(default=5000, ge=1)
     # Lifetime of access tokens, in seconds.

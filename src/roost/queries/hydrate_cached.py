@@ -1,12 +1,11 @@
-"""Hydration through the post and user caches (production): one SQL statement and one cache round trip.
+"""Hydration through the post cache: one SQL statement, and the cache for the rest.
 
-Only what cannot go stale is trusted to the cache: a post's immutable fields and its author's
-display fields (the latter invalidated after every profile change). Everything that changes
-without touching those entries comes from one SQL statement per page, so it is exact at once:
-which posts are live (deletes), their counts, the viewer's liked / reposted / bookmarked flags
-and whether the viewer may see each author (privacy and follow edges). That statement also
-reaches the originals of reposts and quotes, so the cache is read once, for every post and
-author of the page. Misses are read from the database and written back.
+Only what cannot go stale is trusted to the cache: a post's immutable fields. Everything that
+can change comes from one SQL statement per page, so it is exact at once: which posts are live
+(deletes), their counts, the viewer's liked / reposted / bookmarked flags, the author's profile
+fields and whether the viewer may see each author (privacy and follow edges). That statement also
+reaches the originals of reposts and quotes, so the cache is read once for every post of the page.
+Misses are read from the database and written back.
 """
 
 from __future__ import annotations
@@ -90,6 +89,10 @@ def _live_query(*, with_viewer: bool) -> Any:
             posts.c.reply_count,
             posts.c.repost_count,
             posts.c.quote_count,
+            users.c.username,
+            users.c.display_name,
+            users.c.avatar_url,
+            users.c.is_verified,
             *viewer_flag_columns(viewer, with_viewer=with_viewer),
             visible.label("visible"),
         )
@@ -112,9 +115,6 @@ _POST_FIELDS = select(
     posts.c.repost_of_id,
     posts.c.created_at,
 ).where(posts.c.id.in_(bindparam("ids", expanding=True)))
-_USER_FIELDS = select(
-    users.c.id, users.c.username, users.c.display_name, users.c.avatar_url, users.c.is_verified
-).where(users.c.id.in_(bindparam("ids", expanding=True)))
 
 
 async def load_through_cache(
@@ -130,23 +130,17 @@ async def load_through_cache(
         live = (await conn.execute(_LIVE_FOR_VIEWER, {"ids": wanted, "viewer": viewer_id})).all()
     if not live:
         return {}, set()
-    author_ids = list({r.author_id for r in live})
-    cached_posts, cached_users = await cache.get([r.id for r in live], author_ids)
-    post_entries = dict(cached_posts)
-    user_entries = dict(cached_users)
-    missing_posts = [r.id for r in live if r.id not in post_entries]
-    missing_users = [a for a in author_ids if a not in user_entries]
-    filled_posts = await _post_entries(conn, missing_posts) if missing_posts else {}
-    filled_users = await _user_entries(conn, missing_users) if missing_users else {}
-    if filled_posts or filled_users:
-        await cache.put(filled_posts, filled_users)
-    post_entries.update(filled_posts)
-    user_entries.update(filled_users)
+    entries = await cache.get([r.id for r in live])
+    missing = [r.id for r in live if r.id not in entries]
+    if missing:
+        filled = await _post_entries(conn, missing)
+        await cache.put(filled)
+        entries.update(filled)
     rows: dict[int, Any] = {}
     for r in live:
-        post, author = post_entries.get(r.id), user_entries.get(r.author_id)
-        if post is not None and author is not None:  # else gone between the two reads
-            rows[r.id] = _row(r, post, author)
+        post = entries.get(r.id)
+        if post is not None:  # else gone between the two reads
+            rows[r.id] = _row(r, post)
     return rows, {r.author_id for r in live if r.visible}
 
 
@@ -167,20 +161,7 @@ async def _post_entries(conn: AsyncConnection, post_ids: list[int]) -> dict[int,
     }
 
 
-async def _user_entries(conn: AsyncConnection, user_ids: list[int]) -> dict[int, Mapping[str, Any]]:
-    rows = await conn.execute(_USER_FIELDS, {"ids": user_ids})
-    return {
-        r.id: {
-            "username": r.username,
-            "displayName": r.display_name,
-            "avatarUrl": r.avatar_url,
-            "isVerified": r.is_verified,
-        }
-        for r in rows
-    }
-
-
-def _row(live: Any, post: Mapping[str, Any], author: Mapping[str, Any]) -> CachedRow:
+def _row(live: Any, post: Mapping[str, Any]) -> CachedRow:
     return CachedRow(
         id=live.id,
         author_id=live.author_id,
@@ -199,8 +180,8 @@ def _row(live: Any, post: Mapping[str, Any], author: Mapping[str, Any]) -> Cache
         liked=bool(live.liked),
         reposted=bool(live.reposted),
         bookmarked=bool(live.bookmarked),
-        author_username=author["username"],
-        author_display_name=author["displayName"],
-        author_avatar_url=author["avatarUrl"],
-        author_is_verified=author["isVerified"],
+        author_username=live.username,
+        author_display_name=live.display_name,
+        author_avatar_url=live.avatar_url,
+        author_is_verified=live.is_verified,
     )

@@ -1,4 +1,4 @@
-"""The hydration cache on a real Redis: round trips, invalidation races and outages."""
+"""The shared post cache on a real Redis: round trips, invalidation races and outages."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from roost.adapters.redis.resilient import RedisHealth
 from roost.runtime import connect_redis
 
 POST = {"content": "hello", "hashtags": ["tag"], "createdAt": "2024-01-01T00:00:00+00:00"}
-AUTHOR = {"username": "ann", "displayName": "Ann", "avatarUrl": None, "isVerified": False}
 
 
 def _cache(client: RedisClient, prefix: str) -> RedisPostCache:
@@ -25,41 +24,36 @@ async def test_entries_come_back_in_one_round_trip(
     client: redis.asyncio.Redis, prefix: str, round_trips: Callable[[], int]
 ) -> None:
     cache = _cache(client, prefix)
-    await cache.put({1: POST, 2: {**POST, "content": "two"}}, {7: AUTHOR})
+    await cache.put({1: POST, 2: {**POST, "content": "two"}})
     before = round_trips()
-    found_posts, found_users = await cache.get([1, 2, 3], [7, 8])
+    found = await cache.get([1, 2, 3])
     assert round_trips() - before == 1
-    assert found_posts == {1: POST, 2: {**POST, "content": "two"}}
-    assert found_users == {7: AUTHOR}
+    assert found == {1: POST, 2: {**POST, "content": "two"}}
     assert await client.ttl(Keys(prefix).post(1)) > 0
 
 
 async def test_a_fill_never_overwrites_an_entry(client: redis.asyncio.Redis, prefix: str) -> None:
     cache = _cache(client, prefix)
-    await cache.put({}, {7: AUTHOR})
-    await cache.put({}, {7: {**AUTHOR, "displayName": "Other"}})
-    assert (await cache.get([], [7]))[1] == {7: AUTHOR}
+    await cache.put({1: POST})
+    await cache.put({1: {**POST, "content": "other"}})
+    assert await cache.get([1]) == {1: POST}
 
 
-async def test_a_stale_fill_after_an_invalidation_is_refused(
-    client: redis.asyncio.Redis, prefix: str
-) -> None:
-    """A reader that read the old row before the change committed cannot put it back afterwards."""
+async def test_a_stale_fill_after_a_delete_is_refused(client: redis.asyncio.Redis, prefix: str) -> None:
+    """A reader that read the row before the delete committed cannot put it back afterwards."""
     cache = _cache(client, prefix)
-    await cache.put({1: POST}, {7: AUTHOR})
-    await cache.forget_users([7])
+    await cache.put({1: POST})
     await cache.forget_posts([1])
-    await cache.put({1: POST}, {7: AUTHOR})  # the stale reader's fill
-    assert await cache.get([1], [7]) == ({}, {})
+    await cache.put({1: POST})  # the stale reader's fill
+    assert await cache.get([1]) == {}
 
 
 async def test_an_unreachable_redis_is_a_miss_not_an_error() -> None:
     client = connect_redis("redis://127.0.0.1:1/0")
     try:
         cache = _cache(client, "roost-test-unreachable")
-        await cache.put({1: POST}, {7: AUTHOR})
-        assert await cache.get([1], [7]) == ({}, {})
-        await cache.forget_users([7])
+        await cache.put({1: POST})
+        assert await cache.get([1]) == {}
         await cache.forget_posts([1])
     finally:
         await client.aclose()
@@ -72,13 +66,13 @@ async def test_an_invalidation_lost_in_an_outage_is_made_before_the_next_read(
         proxied = connect_redis(f"redis://127.0.0.1:{proxy.port}/0")
         try:
             cache = _cache(proxied, prefix)
-            await cache.put({}, {7: AUTHOR})
+            await cache.put({1: POST})
             await proxy.cut()
-            await cache.forget_users([7])  # fails: Redis is unreachable
-            assert await client.exists(Keys(prefix).user(7)) == 1
+            await cache.forget_posts([1])  # fails: Redis is unreachable
+            assert await client.exists(Keys(prefix).post(1)) == 1
             await proxy.restore()
-            assert await cache.get([], [7]) == ({}, {})
-            await cache.put({}, {7: AUTHOR})
-            assert await cache.get([], [7]) == ({}, {})
+            assert await cache.get([1]) == {}
+            await cache.put({1: POST})
+            assert await cache.get([1]) == {}
         finally:
             await proxied.aclose()

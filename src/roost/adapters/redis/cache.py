@@ -1,13 +1,13 @@
-"""The hydration cache on Redis (production profile), implementing the PostCache port.
+"""The shared post cache on Redis (production profile), implementing the PostCache port.
 
-Keys (Keys.post / Keys.user, each under its own id's hash tag, so batches go through a pipeline of
-single-key commands, which a Cluster client splits by node):
+Behind each API process's in-process cache (`roost.adapters.memory`): a process that has not seen a
+post yet finds it here before it asks the database. Keys (Keys.post, each under its own id's hash
+tag, so batches go through a pipeline of single-key commands, which a Cluster client splits by node):
 
     <prefix>:post:{<post id>}   JSON of a post's immutable fields
-    <prefix>:user:{<user id>}   JSON of a user's author fields
 
-Fills use SET NX, and an invalidation writes a short-lived tombstone instead of deleting: a reader
-that loaded a row just before a profile change commits cannot put the old row back afterwards.
+Fills use SET NX, and a delete writes a short-lived tombstone instead of deleting: a reader that
+loaded the row just before the delete committed cannot put it back afterwards.
 """
 
 from __future__ import annotations
@@ -48,35 +48,27 @@ class RedisPostCache:
         # Keys whose invalidation failed: written (as tombstones) ahead of any other command.
         self._unforgotten: set[str] = set()
 
-    async def get(
-        self, post_ids: Sequence[int], user_ids: Sequence[int]
-    ) -> tuple[dict[int, Mapping[str, Any]], dict[int, Mapping[str, Any]]]:
+    async def get(self, post_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
         posts = list(dict.fromkeys(post_ids))
-        users = list(dict.fromkeys(user_ids))
-        if not (posts or users) or not self._health.available:
-            return {}, {}
-        keys = [self._keys.post(i) for i in posts] + [self._keys.user(i) for i in users]
+        if not posts or not self._health.available:
+            return {}
         pipe, sent = self._pipeline()
-        for key in keys:
-            pipe.get(key)
+        for post_id in posts:
+            pipe.get(self._keys.post(post_id))
         try:
-            values = (await pipe.execute())[-len(keys) :]
+            values = (await pipe.execute())[-len(posts) :]
         except REDIS_ERRORS as e:
             self._health.failed(e)
-            return {}, {}
+            return {}
         self._succeeded(sent)
-        return _decoded(posts, values[: len(posts)]), _decoded(users, values[len(posts) :])
+        return _decoded(posts, values)
 
-    async def put(
-        self, posts: Mapping[int, Mapping[str, Any]], users: Mapping[int, Mapping[str, Any]]
-    ) -> None:
-        if not (posts or users) or not self._health.available:
+    async def put(self, posts: Mapping[int, Mapping[str, Any]]) -> None:
+        if not posts or not self._health.available:
             return
         pipe, sent = self._pipeline()
         for post_id, entry in posts.items():
             pipe.set(self._keys.post(post_id), orjson.dumps(entry), ex=self._ttl, nx=True)
-        for user_id, entry in users.items():
-            pipe.set(self._keys.user(user_id), orjson.dumps(entry), ex=self._ttl, nx=True)
         try:
             await pipe.execute()
         except REDIS_ERRORS as e:
@@ -85,12 +77,7 @@ class RedisPostCache:
         self._succeeded(sent)
 
     async def forget_posts(self, post_ids: Sequence[int]) -> None:
-        await self._forget([self._keys.post(i) for i in post_ids])
-
-    async def forget_users(self, user_ids: Sequence[int]) -> None:
-        await self._forget([self._keys.user(i) for i in user_ids])
-
-    async def _forget(self, keys: list[str]) -> None:
+        keys = [self._keys.post(i) for i in post_ids]
         # Kept in _unforgotten until a pipeline carrying them succeeds: during an outage this
         # process writes them first once Redis answers again.
         self._unforgotten.update(keys)

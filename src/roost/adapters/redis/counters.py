@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from roost.adapters.redis.client import RedisClient
-from roost.adapters.redis.idsets import run_batch
+from roost.adapters.redis.client import RedisClient, is_cluster
+from roost.adapters.redis.idsets import run_batch, run_script
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.resilient import REDIS_ERRORS
 from roost.core.errors import Unavailable
@@ -83,15 +83,13 @@ end
 return #ARGV - 1
 """
 
-# KEYS: dirty set (routes to the shard's slot). ARGV: pending base, in-flight base, post ids.
-# Returns, per post, {name, pending + in flight, ...}: read atomically against a running take.
-_READ = r"""
-local out = {}
-for i = 3, #ARGV do
+# Sums the pending and in-flight hashes of one post into {name, value, ...}.
+_SUM = r"""
+local function sum(pending_key, flight_key)
   local sums = {}
   local names = {}
-  for _, base in ipairs({ARGV[1], ARGV[2]}) do
-    local vals = redis.call('HGETALL', base .. ARGV[i])
+  for _, key in ipairs({pending_key, flight_key}) do
+    local vals = redis.call('HGETALL', key)
     for j = 1, #vals, 2 do
       if sums[vals[j]] == nil then
         sums[vals[j]] = 0
@@ -105,11 +103,33 @@ for i = 3, #ARGV do
     flat[#flat + 1] = name
     flat[#flat + 1] = sums[name]
   end
-  out[#out + 1] = flat
+  return flat
+end
+"""
+# KEYS: dirty set (routes to the shard's slot). ARGV: pending base, in-flight base, post ids.
+# Returns, per post, {name, pending + in flight, ...}: read atomically against a running take.
+_READ = (
+    _SUM
+    + r"""
+local out = {}
+for i = 3, #ARGV do
+  out[#out + 1] = sum(ARGV[1] .. ARGV[i], ARGV[2] .. ARGV[i])
 end
 return out
 """
-
+)
+# Standalone Redis: every post of a page in one call. KEYS: each post's pending and in-flight
+# hashes, in pairs. Returns what _READ returns.
+_READ_KEYS = (
+    _SUM
+    + r"""
+local out = {}
+for i = 1, #KEYS, 2 do
+  out[#out + 1] = sum(KEYS[i], KEYS[i + 1])
+end
+return out
+"""
+)
 _UNLOCK = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -140,6 +160,7 @@ class RedisCounters:
         self._take = client.register_script(_TAKE)
         self._done = client.register_script(_DONE)
         self._read = client.register_script(_READ)
+        self._read_keys = client.register_script(_READ_KEYS)
         self._unlock = client.register_script(_UNLOCK)
 
     def _tag(self, shard: int) -> str:
@@ -185,23 +206,38 @@ class RedisCounters:
         return int(await self._add(keys=keys, args=[name, delta, post_id]))
 
     async def _read_pending(self, post_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-        """Pending plus in-flight deltas: one script per shard, all in one round trip."""
+        """Pending plus in-flight deltas in one round trip: one script call on a standalone Redis,
+        one per shard (each in its own slot) on a Cluster."""
         by_shard: dict[int, list[int]] = {}
         for post_id in dict.fromkeys(post_ids):
             by_shard.setdefault(self._shard(post_id), []).append(post_id)
         if not by_shard:
             return {}
-        # run_batch, not a redis-py pipeline: a cluster pipeline does not load scripts first.
-        replies = await run_batch(
-            self._redis,
-            self._read,
-            [
-                ([self._dirty(shard)], [self._pending_base(shard), self._flight_base(shard), *ids])
+        groups = list(by_shard.values())
+        if is_cluster(self._redis):
+            # run_batch, not a redis-py pipeline: a cluster pipeline does not load scripts first.
+            replies = await run_batch(
+                self._redis,
+                self._read,
+                [
+                    ([self._dirty(shard)], [self._pending_base(shard), self._flight_base(shard), *ids])
+                    for shard, ids in by_shard.items()
+                ],
+            )
+        else:
+            keys = [
+                key
                 for shard, ids in by_shard.items()
-            ],
-        )
+                for post_id in ids
+                for key in (self._pending_base(shard) + str(post_id), self._flight_base(shard) + str(post_id))
+            ]
+            flat_replies = await run_script(self._redis, self._read_keys, keys, [])
+            replies, start = [], 0
+            for ids in groups:
+                replies.append(flat_replies[start : start + len(ids)])
+                start += len(ids)
         result: dict[int, dict[str, int]] = {}
-        for ids, per_post in zip(by_shard.values(), replies, strict=True):
+        for ids, per_post in zip(groups, replies, strict=True):
             for post_id, flat in zip(ids, per_post, strict=True):
                 deltas = {_text(flat[j]): int(flat[j + 1]) for j in range(0, len(flat), 2)}
                 if any(deltas.values()):

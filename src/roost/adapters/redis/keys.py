@@ -37,7 +37,3 @@ class Keys:
     def post(self, post_id: int) -> str:
         """String: a post's cached immutable fields (hydration)."""
         return self._key("post", post_id)
-
-    def user(self, user_id: int) -> str:
-        """String: a user's cached author fields (hydration)."""
-        return self._key("user", user_id)

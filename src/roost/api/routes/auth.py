@@ -65,7 +65,6 @@ async def update_me(body: ProfilePatch, viewer: Viewer, runtime: RuntimeDep) -> 
         user_id=viewer,
         changes=changes,
         now=utcnow(),
-        cache=runtime.feed.cache,
     )
     return await _own_profile(runtime, viewer)
 
