@@ -15,7 +15,11 @@ from roost.views import View
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are `async def` even when they never wait: FastAPI runs a plain `def` dependency in
+# a worker thread, a hand-over per dependency per request that costs more than the work itself.
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -50,7 +54,7 @@ async def optional_viewer(request: Request, runtime: RuntimeDep) -> int | None:
     return viewer
 
 
-def required_viewer(viewer: Annotated[int | None, Depends(optional_viewer)]) -> int:
+async def required_viewer(viewer: Annotated[int | None, Depends(optional_viewer)]) -> int:
     if viewer is None:
         raise Unauthorized("authentication required")
     return viewer
@@ -60,7 +64,7 @@ Viewer = Annotated[int, Depends(required_viewer)]
 MaybeViewer = Annotated[int | None, Depends(optional_viewer)]
 
 
-def page_limit(
+async def page_limit(
     limit: Annotated[int, Query(ge=1, description="page size, clamped to 100")] = DEFAULT_LIMIT,
 ) -> int:
     return min(limit, MAX_LIMIT)

@@ -88,7 +88,9 @@ def run(
     read_ratio: float = typer.Option(100.0, min=0, help="feed reads per post"),
     rate: float = typer.Option(0.0, min=0, help="target ops/s (0: closed loop)"),
     max_ops: int = typer.Option(1_000_000, min=1),
-    wrk: bool = typer.Option(False, help="read-only saturation with wrk instead of the Python driver"),
+    wrk: bool = typer.Option(False, help="read-only load with wrk instead of the Python driver"),
+    warmup: int = typer.Option(5, min=0, max=120, help="wrk: seconds of unmeasured reads first"),
+    api_processes: int = typer.Option(1, min=1, max=8, help="wrk: API processes (production profile)"),
     out: Path = OutOpt,
 ) -> None:
     """Drive a mixed workload against a fresh `roost serve` on the seeded data and report."""
@@ -100,7 +102,16 @@ def run(
     settings = bench_settings(preset, data_dir, _strategy(strategy))
     manifest = asyncio.run(build_manifest(settings))
     if wrk:
-        result = wrk_reads(settings, manifest, duration=int(duration), connections=concurrency, log_dir=out)
+        result = wrk_reads(
+            settings,
+            manifest,
+            duration=int(duration),
+            connections=concurrency,
+            log_dir=out,
+            warmup=warmup,
+            rate=rate,
+            api_processes=api_processes,
+        )
         console.print(result)
         name = f"wrk-{preset}"
     else:
@@ -169,8 +180,8 @@ def standard(preset: str = PresetOpt, out: Path = OutOpt) -> None:
     """The standard set (`make bench`): seed, mixed run, wrk reads, strategy comparison, micro."""
     seed(preset=preset, seed=1, data_dir=None)
     run(preset=preset, data_dir=None, strategy="hybrid", duration=15, concurrency=16, processes=1,
-        read_ratio=100, rate=0, max_ops=1_000_000, wrk=False, out=out)  # fmt: skip
+        read_ratio=100, rate=0, max_ops=1_000_000, wrk=False, warmup=5, api_processes=1, out=out)  # fmt: skip
     run(preset=preset, data_dir=None, strategy="hybrid", duration=15, concurrency=32, processes=1,
-        read_ratio=100, rate=0, max_ops=1_000_000, wrk=True, out=out)  # fmt: skip
+        read_ratio=100, rate=0, max_ops=1_000_000, wrk=True, warmup=5, api_processes=1, out=out)  # fmt: skip
     compare(preset=preset, data_dir=None, duration=10, concurrency=16, read_ratio=20, rate=0, out=out)
     micro(preset="tiny", out=out)

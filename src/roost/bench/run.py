@@ -137,15 +137,30 @@ def _fields(work: Workload) -> dict[str, Any]:
 
 
 def wrk_reads(
-    settings: Settings, manifest: Manifest, *, duration: int, connections: int, log_dir: Path
+    settings: Settings,
+    manifest: Manifest,
+    *,
+    duration: int,
+    connections: int,
+    log_dir: Path,
+    warmup: int = 5,
+    rate: float = 0.0,
+    api_processes: int = 1,
 ) -> dict[str, Any]:
-    """Read-only saturation with wrk (C, one thread): rotating readers' tokens over keep-alive connections."""
+    """Feed reads with wrk (C, one thread): rotating readers' tokens over keep-alive connections.
+
+    A `warmup` pass (not measured) first reads every reader's page once or more, so the run
+    measures steady state, not each reader's first page of the hour (an activity write) or the
+    process's cold caches. `rate` > 0 paces each connection (wrk's `delay`) to about that many
+    requests per second in all: latency at a load, instead of at saturation.
+    """
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     tokens = ",".join(f'"{r.token}"' for r in manifest.readers[:1000])
+    pacing = f"delay = function()\n  return {connections * 1000.0 / rate:.3f}\nend\n" if rate > 0 else ""
     script = (
-        f"local tokens = {{{tokens}}}\nlocal i = 0\n"
+        pacing + f"local tokens = {{{tokens}}}\nlocal i = 0\n"
         "request = function()\n  i = i % #tokens + 1\n"
         '  return wrk.format("GET", "/api/feed?limit=20", {["Authorization"] = "Bearer " .. tokens[i]})\nend\n'
         "done = function(summary, latency, requests)\n"
@@ -157,25 +172,22 @@ def wrk_reads(
     load_before = os.getloadavg()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    with serve(settings, log_path=log_dir / "server-wrk.log") as server:
+    with serve(settings, log_path=log_dir / "server-wrk.log", api_processes=api_processes) as server:
+
+        def run_wrk(seconds: int) -> str:
+            command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", f.name]
+            return subprocess.run(
+                [*command, server.base_url + "/api/feed"],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+                check=True,
+            ).stdout
+
+        if warmup > 0:
+            run_wrk(warmup)
         cpu0 = server.cpu()
-        out = subprocess.run(
-            [
-                wrk,
-                "-t1",
-                f"-c{connections}",
-                f"-d{duration}s",
-                "--timeout",
-                "5s",
-                "-s",
-                f.name,
-                server.base_url + "/api/feed",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-            check=True,
-        ).stdout
+        out = run_wrk(duration)
         server_cpu = server.cpu() - cpu0
     pct = {float(p): int(us) / 1000 for p, us in re.findall(r"^pct (\S+) (\d+)$", out, re.MULTILINE)}
     rps = float(re.search(r"Requests/sec:\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -183,6 +195,9 @@ def wrk_reads(
         "tool": "wrk",
         "connections": connections,
         "duration_s": duration,
+        "warmup_s": warmup,
+        "target_rate": rate or None,
+        "api_processes": api_processes,
         "feed_reads_per_second": rps,
         "p50_ms": pct.get(50.0),
         "p90_ms": pct.get(90.0),
@@ -191,6 +206,7 @@ def wrk_reads(
         "errors": int(re.search(r"^errors (\d+)$", out, re.MULTILINE).group(1)),  # type: ignore[union-attr]
         "server_cpu_seconds": server_cpu,
         "server_cpu_share_of_one_core": server_cpu / duration,
+        "server_cpu_ms_per_read": 1000 * server_cpu / (rps * duration) if rps else None,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }

@@ -52,6 +52,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of all its descendants alive now (uvicorn's API worker processes)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += cpu_seconds(current)
+        todo.extend(children.get(current, []))
+    return total
+
+
 @dataclass
 class ServerUnderTest:
     process: subprocess.Popen[bytes]
@@ -60,7 +77,7 @@ class ServerUnderTest:
     workers: list[subprocess.Popen[bytes]]
 
     def cpu(self) -> float:
-        return cpu_seconds(self.process.pid)
+        return tree_cpu_seconds(self.process.pid)
 
     def workers_cpu(self) -> float:
         return sum(cpu_seconds(w.pid) for w in self.workers)
@@ -72,16 +89,21 @@ class ServerUnderTest:
 
 
 @contextlib.contextmanager
-def serve(settings: Settings, *, log_path: Path | None = None, workers: int = 1) -> Iterator[ServerUnderTest]:
-    """Start `roost serve` on a free loopback port (and, in production, `workers` x `roost worker`),
-    and stop them afterwards (bounded waits both ways)."""
+def serve(
+    settings: Settings, *, log_path: Path | None = None, workers: int = 1, api_processes: int = 1
+) -> Iterator[ServerUnderTest]:
+    """Start `roost serve` on a free loopback port (in production with `api_processes` API
+    processes, and `workers` x `roost worker`), and stop them afterwards (bounded waits both ways)."""
     port = free_port()
     env = {**os.environ, **settings_env(settings), "ROOST_HOST": "127.0.0.1", "ROOST_PORT": str(port)}
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115 - closed in finally with the process
     roost = Path(sys.executable).with_name("roost")
     command = [str(roost)] if roost.exists() else [sys.executable, "-m", "roost.cli"]
     process = subprocess.Popen(
-        [*command, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log
+        [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(api_processes)],
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     base_url = f"http://127.0.0.1:{port}"
     worker_procs = [
