@@ -218,12 +218,14 @@ async def _captured(rt: Runtime) -> AsyncIterator[list[tuple[str, Any]]]:
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         seen.append((statement, parameters))
 
-    engine = rt.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    engines = [rt.db.engine.sync_engine, rt.db.reader.sync_engine]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 async def _plan(rt: Runtime, statement: tuple[str, Any]) -> str:

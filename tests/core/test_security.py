@@ -82,3 +82,23 @@ def test_a_tampered_payload_is_refused() -> None:
     other_payload = tokens.issue(43).split(".")[1]
     with pytest.raises(Unauthorized):
         tokens.user_id(f"{header}.{other_payload}.{signature}")
+
+
+def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified tokens are remembered, but never past their expiry."""
+    tokens = Tokens(SECRET, ttl_seconds=60)
+    token = tokens.issue(42)
+    assert tokens.user_id(token) == 42
+    assert tokens.user_id(token) == 42  # remembered
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 120)
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.user_id(token)
+
+
+def test_a_refused_token_is_not_remembered() -> None:
+    tokens = Tokens(SECRET, ttl_seconds=60)
+    forged = jwt.encode(_claims(), "another-secret-" + "o" * 32, algorithm="HS256")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            tokens.user_id(forged)

@@ -33,9 +33,14 @@ class Passwords:
 class Tokens:
     """Issues and checks access tokens carrying the user id as `sub`."""
 
+    # Verified tokens remembered per process (token -> user id, expiry): a client sends the same
+    # token with every request, and checking its signature again costs more than the feed query.
+    CACHE_SIZE = 50_000
+
     def __init__(self, secret: str, *, ttl_seconds: int) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
+        self._verified: dict[str, tuple[int, int]] = {}
 
     def issue(self, user_id: int) -> str:
         now = int(time.time())
@@ -44,6 +49,19 @@ class Tokens:
 
     def user_id(self, token: str) -> int:
         """The user id of a valid, unexpired token; Unauthorized otherwise."""
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() >= known[1]:
+                del self._verified[token]
+                raise Unauthorized("access token has expired")
+            return known[0]
+        user_id, expires = self._verify(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()  # cheaper than LRU bookkeeping on every request; refills as used
+        self._verified[token] = (user_id, expires)
+        return user_id
+
+    def _verify(self, token: str) -> tuple[int, int]:
         try:
             claims = jwt.decode(
                 token, self._secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
@@ -54,6 +72,7 @@ class Tokens:
             raise Unauthorized("access token is not valid") from None
         sub = claims.get("sub")
         user_id = parse_id(sub) if isinstance(sub, str) else None
-        if claims.get("typ") != "access" or user_id is None:
+        exp = claims.get("exp")
+        if claims.get("typ") != "access" or user_id is None or not isinstance(exp, int):
             raise Unauthorized("access token is not valid")
-        return user_id
+        return user_id, exp

@@ -9,12 +9,13 @@ PostgreSQL failures to connect surface as `Unavailable` (HTTP 503), never as a 5
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, make_url, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from roost.adapters.sql.inline_sqlite import READ_BUSY_TIMEOUT_MS, inline_creator
@@ -29,6 +30,31 @@ _SQLITE_PRAGMAS = (
 )
 # How long a writer waits for SQLite's write lock (another process, e.g. a CLI command, holds it).
 WRITE_BUSY_TIMEOUT_MS = 10_000
+
+
+# A pooled PostgreSQL connection unused this long is checked (one round trip) before it is handed
+# out: it may have died with a database restart or a network cut. Busy connections are not.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Pessimistic disconnect handling for idle connections only (`pool_pre_ping` pings every
+    checkout: three round trips per request with asyncpg). A dead one is replaced by the pool."""
+    pool_events = engine.sync_engine.pool
+
+    @event.listens_for(pool_events, "checkin")
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["roost_idle_since"] = time.monotonic()
+
+    @event.listens_for(pool_events, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("roost_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # whatever the driver raises, the pool retries with a new connection
+            raise DisconnectionError("pooled connection is dead") from exc
 
 
 class StatementCounter:
@@ -70,15 +96,18 @@ class Database:
                 self._configure_sqlite(self.reader, busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
-            self.engine = create_async_engine(
-                url,
-                pool_size=pool_size,
-                max_overflow=max_overflow,
-                pool_pre_ping=True,
-                pool_timeout=5,
-                connect_args={"timeout": 3, "command_timeout": 30},
-            )
-            self.reader = self.engine
+            pool: dict[str, Any] = {
+                "pool_size": pool_size,
+                "max_overflow": max_overflow,
+                "pool_timeout": 5,
+                "connect_args": {"timeout": 3, "command_timeout": 30},
+            }
+            self.engine = create_async_engine(url, **pool)
+            # READ COMMITTED gives each statement its own snapshot anyway, so a read block in a
+            # transaction would only add a BEGIN and a ROLLBACK round trip to every request.
+            self.reader = create_async_engine(url, isolation_level="AUTOCOMMIT", **pool)
+            for engine in (self.engine, self.reader):
+                _ping_when_idle(engine)
             self._write_lock = None
         for engine in {self.engine, self.reader}:
             event.listen(engine.sync_engine, "before_cursor_execute", self._count)
