@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import prometheus_client
 import redis.asyncio
 import typer
 import uvicorn
@@ -94,12 +95,17 @@ async def _migrate(settings: Settings) -> migrations.SchemaStatus:
 def worker(
     name: str | None = typer.Option(None, help="consumer name, unique per process (default host-pid)"),
     relay: bool = typer.Option(True, help="also relay the outbox to the event stream"),
+    metrics_port: int = typer.Option(
+        0, min=0, max=65535, help="serve Prometheus /metrics (fan-out freshness, inserts) on this port"
+    ),
 ) -> None:
     """Consume the event stream: fan-out and the other consumers (production profile)."""
     settings = Settings()
     if settings.is_embedded:
         raise typer.BadParameter("roost worker needs ROOST_REDIS_URL; `roost serve` runs embedded workers")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if metrics_port:
+        prometheus_client.start_http_server(metrics_port, addr=settings.host)
     asyncio.run(_work(settings, name or default_consumer_name(), relay=relay))
 
 

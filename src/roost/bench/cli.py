@@ -90,7 +90,8 @@ def run(
     max_ops: int = typer.Option(1_000_000, min=1),
     wrk: bool = typer.Option(False, help="read-only load with wrk instead of the Python driver"),
     warmup: int = typer.Option(5, min=0, max=120, help="wrk: seconds of unmeasured reads first"),
-    api_processes: int = typer.Option(1, min=1, max=8, help="wrk: API processes (production profile)"),
+    wrk_posts: bool = typer.Option(False, help="wrk: also post, one request in read-ratio + 1"),
+    api_processes: int = typer.Option(1, min=1, max=8, help="API processes (production profile)"),
     out: Path = OutOpt,
 ) -> None:
     """Drive a mixed workload against a fresh `roost serve` on the seeded data and report."""
@@ -111,15 +112,16 @@ def run(
             warmup=warmup,
             rate=rate,
             api_processes=api_processes,
+            read_ratio=read_ratio if wrk_posts else None,
         )
         console.print(result)
-        name = f"wrk-{preset}"
+        name = f"wrk-{preset}" + ("-posts" if wrk_posts else "")
     else:
         work = Workload(
             base_url="http://127.0.0.1", duration=duration, concurrency=concurrency, processes=processes,
             read_ratio=read_ratio, rate=rate, max_ops=max_ops,
         )  # fmt: skip
-        result = run_once(settings, work, log_dir=out, manifest=manifest)
+        result = run_once(settings, work, log_dir=out, manifest=manifest, api_processes=api_processes)
         print_result(f"roost bench run ({preset}, {strategy})", result, console)
         result.pop("raw")
         name = f"run-{preset}-{strategy}"
@@ -180,8 +182,8 @@ def standard(preset: str = PresetOpt, out: Path = OutOpt) -> None:
     """The standard set (`make bench`): seed, mixed run, wrk reads, strategy comparison, micro."""
     seed(preset=preset, seed=1, data_dir=None)
     run(preset=preset, data_dir=None, strategy="hybrid", duration=15, concurrency=16, processes=1,
-        read_ratio=100, rate=0, max_ops=1_000_000, wrk=False, warmup=5, api_processes=1, out=out)  # fmt: skip
+        read_ratio=100, rate=0, max_ops=1_000_000, wrk=False, warmup=5, wrk_posts=False, api_processes=1, out=out)  # fmt: skip
     run(preset=preset, data_dir=None, strategy="hybrid", duration=15, concurrency=32, processes=1,
-        read_ratio=100, rate=0, max_ops=1_000_000, wrk=True, warmup=5, api_processes=1, out=out)  # fmt: skip
+        read_ratio=100, rate=0, max_ops=1_000_000, wrk=True, warmup=5, wrk_posts=False, api_processes=1, out=out)  # fmt: skip
     compare(preset=preset, data_dir=None, duration=10, concurrency=16, read_ratio=20, rate=0, out=out)
     micro(preset="tiny", out=out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import socket
@@ -69,12 +70,66 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Cumulative bucket counts of a Prometheus histogram: upper bound -> observations <= it."""
+
+    buckets: dict[float, float]
+
+    @property
+    def count(self) -> float:
+        return self.buckets.get(math.inf, 0.0)
+
+    def minus(self, earlier: Histogram) -> Histogram:
+        return Histogram({b: n - earlier.buckets.get(b, 0.0) for b, n in self.buckets.items()})
+
+    def share_within(self, bound: float) -> float | None:
+        """Fraction of observations <= bound (a bucket bound: exact)."""
+        return self.buckets.get(bound, 0.0) / self.count if self.count else None
+
+    def quantile(self, q: float) -> float | None:
+        """Estimate, interpolating linearly inside the bucket (as Prometheus's histogram_quantile)."""
+        if not self.count:
+            return None
+        rank, lower, below = q * self.count, 0.0, 0.0
+        for bound, cumulative in sorted(self.buckets.items()):
+            if cumulative >= rank:
+                if math.isinf(bound):
+                    return lower
+                inside = cumulative - below
+                return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+            lower, below = bound, cumulative
+        return lower
+
+
+def scrape(url: str) -> str:
+    return httpx.get(url, timeout=10).text
+
+
+def counter_value(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def histogram(text: str, name: str, labels: dict[str, str]) -> Histogram:
+    """The buckets of one labelled series, e.g. histogram(text, "roost_fanout_freshness_seconds", {"tier": "push"})."""
+    buckets: dict[float, float] = {}
+    for raw_labels, value in re.findall(rf"^{name}_bucket{{([^}}]*)}} (\S+)$", text, re.MULTILINE):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', raw_labels))
+        if all(found.get(k) == v for k, v in labels.items()):
+            bound = found["le"]
+            buckets[math.inf if bound == "+Inf" else float(bound)] = float(value)
+    return Histogram(buckets)
+
+
 @dataclass
 class ServerUnderTest:
     process: subprocess.Popen[bytes]
     base_url: str
     # `roost worker` processes (production profile: they consume the event stream and fan out).
     workers: list[subprocess.Popen[bytes]]
+    # Where each worker serves its Prometheus metrics.
+    worker_metrics: list[str]
 
     def cpu(self) -> float:
         return tree_cpu_seconds(self.process.pid)
@@ -82,10 +137,22 @@ class ServerUnderTest:
     def workers_cpu(self) -> float:
         return sum(cpu_seconds(w.pid) for w in self.workers)
 
+    def _fanout_metrics(self) -> list[str]:
+        """Metrics of whoever fans out: the server itself (embedded), else the workers."""
+        return [scrape(url) for url in (self.worker_metrics or [self.base_url + "/metrics"])]
+
     def timeline_inserts(self) -> float:
-        text = httpx.get(self.base_url + "/metrics", timeout=10).text
-        match = re.search(r"^roost_timeline_inserts_total (\S+)$", text, re.MULTILINE)
-        return float(match.group(1)) if match else 0.0
+        return sum(counter_value(text, "roost_timeline_inserts_total") for text in self._fanout_metrics())
+
+    def freshness(self) -> Histogram:
+        """Commit-to-last-follower times of pushed posts, summed over the fan-out processes."""
+        total: dict[float, float] = {}
+        for text in self._fanout_metrics():
+            for bound, n in histogram(
+                text, "roost_fanout_freshness_seconds", {"tier": "push"}
+            ).buckets.items():
+                total[bound] = total.get(bound, 0.0) + n
+        return Histogram(total)
 
 
 @contextlib.contextmanager
@@ -106,9 +173,15 @@ def serve(
         stderr=log,
     )
     base_url = f"http://127.0.0.1:{port}"
+    metrics_ports = [free_port() for _ in range(0 if settings.is_embedded else workers)]
     worker_procs = [
-        subprocess.Popen([*command, "worker", "--name", f"bench-{port}-{i}"], env=env, stdout=log, stderr=log)
-        for i in range(0 if settings.is_embedded else workers)
+        subprocess.Popen(
+            [*command, "worker", "--name", f"bench-{port}-{i}", "--metrics-port", str(metrics_port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        for i, metrics_port in enumerate(metrics_ports)
     ]
     try:
         deadline = time.monotonic() + 60
@@ -123,7 +196,9 @@ def serve(
             if time.monotonic() > deadline:
                 raise RuntimeError("roost serve did not become healthy within 60 s")
             time.sleep(0.2)
-        yield ServerUnderTest(process, base_url, worker_procs)
+        worker_metrics = [f"http://127.0.0.1:{p}/metrics" for p in metrics_ports]
+        _wait_for_metrics(worker_metrics, worker_procs, deadline)
+        yield ServerUnderTest(process, base_url, worker_procs, worker_metrics)
     finally:
         for child in (process, *worker_procs):
             child.terminate()
@@ -134,3 +209,17 @@ def serve(
                 child.kill()
                 child.wait(timeout=5)
         log.close()
+
+
+def _wait_for_metrics(urls: list[str], workers: list[subprocess.Popen[bytes]], deadline: float) -> None:
+    for url, worker in zip(urls, workers, strict=True):
+        while True:
+            if worker.poll() is not None:
+                raise RuntimeError(f"roost worker exited with {worker.returncode}")
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("roost worker did not serve metrics within 60 s") from None
+                time.sleep(0.2)

@@ -131,13 +131,15 @@ async def test_connection_limit_holds_across_processes(hubs: list[RedisRealtimeH
 async def test_presence_lists_online_users_until_it_expires(client: redis.asyncio.Redis, prefix: str) -> None:
     hub = RedisRealtimeHub(client, prefix=prefix, limits=RealtimeLimits(presence_seconds=0.2))
     try:
-        streams = [await hub.open(user, last_event_id=None) for user in (3, 19, 35)]
-        found = [u async for batch in hub.online_users(batch=2) for u in batch]
-        assert sorted(found) == [3, 19, 35]
+        # 3, 19 and 35 share a presence bucket larger than a batch (scanned); 4 is alone in one.
+        streams = [await hub.open(user, last_event_id=None) for user in (3, 19, 35, 4)]
+        batches = [batch async for batch in hub.online_users(batch=2)]
+        assert sorted(u for batch in batches for u in batch) == [3, 4, 19, 35]
+        assert all(len(batch) <= 2 for batch in batches)
         for stream in streams:
             await stream.aclose()
         await asyncio.sleep(0.3)  # past the presence expiry (wall clock, not speed)
-        assert await hub.online([3, 19, 35]) == set()
+        assert await hub.online([3, 19, 35, 4]) == set()
         assert [u async for batch in hub.online_users(batch=2) for u in batch] == []
     finally:
         await hub.close()

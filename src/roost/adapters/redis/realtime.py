@@ -140,19 +140,34 @@ class RedisRealtimeHub:
         }
 
     async def online_users(self, *, batch: int) -> AsyncGenerator[list[int], None]:
+        """Expired entries go, then every bucket is sized in one round trip (nobody online, as on
+        most posts of a quiet server: that is all), small buckets are read in one more, and only
+        buckets larger than a batch are scanned."""
         now = _now_ms()
-        for bucket in range(PRESENCE_BUCKETS):
-            key = self._presence(bucket)
-            await self._redis.zremrangebyscore(key, "-inf", now)
-            found: list[int] = []
+        keys = [self._presence(bucket) for bucket in range(PRESENCE_BUCKETS)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.zcard(key)
+            sizes = (await pipe.execute())[1::2]
+        small = [key for key, size in zip(keys, sizes, strict=True) if 0 < size <= batch]
+        large = [key for key, size in zip(keys, sizes, strict=True) if size > batch]
+        found: list[int] = []
+        if small:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in small:
+                    pipe.zrange(key, 0, -1, withscores=True)
+                for members in await pipe.execute():
+                    found.extend(int(member) for member, score in members if score > now)
+        for key in large:
             async for member, score in self._redis.zscan_iter(key, count=batch):
                 if score > now:
                     found.append(int(member))
                 if len(found) >= batch:
                     yield found
                     found = []
-            if found:
-                yield found
+        for start in range(0, len(found), batch):
+            yield found[start : start + batch]
 
     async def _touch_presence(self, user_id: int) -> bool:
         """Mark the user present; whether it already was (nothing was skipped while away)."""
