@@ -63,6 +63,17 @@ async def on_post_created(ctx: WorkerContext, event: Event) -> None:
         return
     hub = ctx.realtime.hub
     post_id = int(event.payload["postId"])
+    # Who is online first: with nobody to stream to (most posts), the database is not asked.
+    # (Events written before `authorId` was in the payload: the post row says.)
+    author_id = event.payload.get("authorId")
+    if author_id is None:
+        async with ctx.db.read() as conn:
+            author_id = await conn.scalar(select(posts.c.author_id).where(posts.c.id == post_id))
+        if author_id is None:
+            return
+    audience = await online_audience(ctx, hub, [int(author_id)])
+    if not audience:
+        return
     async with ctx.db.read() as conn:
         row = (
             await conn.execute(
@@ -78,9 +89,6 @@ async def on_post_created(ctx: WorkerContext, event: Event) -> None:
             if row.repost_of_id is not None
             else None
         )
-    audience = await online_audience(ctx, hub, [row.author_id])
-    if not audience:
-        return
     messages: list[Outgoing] = []
     async with ctx.db.read() as conn:
         viewers = await _admitted(conn, audience, row.author_id, original_author)
@@ -120,22 +128,20 @@ async def on_post_deleted(ctx: WorkerContext, event: Event) -> None:
 async def online_audience(ctx: WorkerContext, hub: RealtimeHub, followee_ids: Sequence[int]) -> set[int]:
     """Online users among the followees and their followers, walking the smaller side."""
     audience = await hub.online(followee_ids)
-    async with ctx.db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(users.c.follower_count, users.c.is_celebrity).where(users.c.id.in_(followee_ids))
-            )
-        ).all()
-    follower_total = sum(r.follower_count for r in rows)
     batch = ctx.settings.fanout_batch_size
     # Walk the online users unless they outnumber the followers (then walk the followers):
     # with nobody online, as on most posts of a quiet server, this costs one presence read.
     online: list[int] = []
+    follower_total: int | None = None
     async with aclosing(hub.online_users(batch=batch)) as chunks:
         async for chunk in chunks:
             online.extend(chunk)
+            if follower_total is None:
+                follower_total = await _follower_total(ctx, followee_ids)
             if len(online) > follower_total:
                 break
+    if follower_total is None:
+        return audience  # nobody online
     if len(online) <= follower_total:
         for start in range(0, len(online), batch):
             async with ctx.db.read() as conn:
@@ -160,6 +166,12 @@ async def online_audience(ctx: WorkerContext, hub: RealtimeHub, followee_ids: Se
         if len(followers) < batch:
             return audience
         last = followers[-1]
+
+
+async def _follower_total(ctx: WorkerContext, followee_ids: Sequence[int]) -> int:
+    async with ctx.db.read() as conn:
+        counts = await conn.execute(select(users.c.follower_count).where(users.c.id.in_(followee_ids)))
+        return sum(counts.scalars())
 
 
 async def _following_any(
