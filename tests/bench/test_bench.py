@@ -4,6 +4,7 @@ and a short, bounded HTTP run against a server in this process that reports sane
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import threading
 import time
@@ -21,6 +22,7 @@ from roost.bench.graph import PRESETS, Graph, generate, skew_summary
 from roost.bench.load import load_sqlite
 from roost.bench.manifest import build_manifest
 from roost.bench.report import freshness_summary, latency_summary, percentile
+from roost.bench.run import wrk_reads
 from roost.bench.server import free_port
 from roost.core.settings import Settings
 from roost.queries.feed import home_feed
@@ -154,6 +156,22 @@ def test_short_run_reports_sane_numbers(loaded: Settings, server: str) -> None:
     assert fresh["probes"] > 0
     assert fresh["not_visible_within_timeout"] == 0
     assert samples.cpu_seconds > 0
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_wrk_run_with_posts_reports_reads_posts_and_fanout_freshness(
+    loaded: Settings, tmp_path: Path
+) -> None:
+    manifest = asyncio.run(build_manifest(loaded, readers=50, writers=10))
+    result = wrk_reads(loaded, manifest, duration=2, connections=4, log_dir=tmp_path, warmup=0, read_ratio=2)
+    assert result["errors"] == 0
+    assert result["posts_per_second"] > 0
+    assert result["feed_reads_per_second"] > 0
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    fresh = result["fanout_freshness"]
+    assert fresh["pushed_posts"] > 0  # read off the server's own metrics
+    assert 0 < fresh["p50_ms"] <= fresh["p99_ms"]
+    assert result["server_cpu_seconds"] > 0
 
 
 def test_driver_refuses_non_loopback_targets() -> None:

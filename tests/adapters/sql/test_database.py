@@ -1,9 +1,14 @@
-"""The database handle: reads in autocommit on PostgreSQL, and dead pooled connections replaced."""
+"""The database handle: reads in autocommit on PostgreSQL, dead pooled connections replaced, and
+SQLite writers that wait for each other without stalling the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import OperationalError
 from tests.support import _pg_admin, scratch_pg_database
 
 from roost.adapters.sql import database
@@ -68,3 +73,62 @@ async def test_reads_on_postgresql_send_no_begin_or_rollback() -> None:
                 assert await conn.scalar(text("SELECT now()")) == first
         finally:
             await db.dispose()
+
+
+async def _sqlite(path: Path) -> Database:
+    db = Database(Settings(database_url=f"sqlite:///{path}").sqlalchemy_url)
+    async with db.transaction() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS t (n INTEGER)"))
+    return db
+
+
+async def test_a_sqlite_writer_waits_for_another_without_stalling_the_event_loop(tmp_path: Path) -> None:
+    """Two handles on one file (two processes, say): the second writer's BEGIN finds the lock
+    taken and retries asynchronously, so the first can finish and other tasks keep running."""
+    first, second = await _sqlite(tmp_path / "db.sqlite"), await _sqlite(tmp_path / "db.sqlite")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async def hold_the_lock() -> None:
+        async with first.transaction() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            await asyncio.sleep(0.2)  # the write lock is held while this task waits
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        holder = asyncio.create_task(hold_the_lock())
+        await asyncio.sleep(0.02)
+        ticks_before = ticks
+        async with second.transaction() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+        await holder
+        assert ticks - ticks_before >= 10  # the loop kept running while the second writer waited
+        async with second.read() as conn:
+            assert sorted((await conn.execute(text("SELECT n FROM t"))).scalars()) == [1, 2]
+    finally:
+        ticking.cancel()
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_a_sqlite_writer_gives_up_after_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "WRITE_BUSY_TIMEOUT_MS", 50)
+    first, second = await _sqlite(tmp_path / "db.sqlite"), await _sqlite(tmp_path / "db.sqlite")
+    try:
+        async with first.transaction() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            with pytest.raises(OperationalError, match="locked"):
+                async with second.transaction() as other:
+                    await other.execute(text("INSERT INTO t VALUES (2)"))
+        async with second.read() as conn:
+            assert list((await conn.execute(text("SELECT n FROM t"))).scalars()) == [1]
+    finally:
+        await first.dispose()
+        await second.dispose()

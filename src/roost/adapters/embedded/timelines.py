@@ -7,6 +7,7 @@ Trimming to the cap is amortized: an owner is trimmed once it grows past cap + c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,6 +90,8 @@ class SqlTimelineStore:
                 over = [r.owner_id for r in grown if r.size > self._cap + self._slack]
                 if over:
                     await self._trim_oversized(conn, over)
+                # Statements run on the event loop's thread: let requests in between chunks.
+                await asyncio.sleep(0)
         return inserted
 
     async def merge(self, owner_id: int, post_ids: Sequence[int]) -> None:

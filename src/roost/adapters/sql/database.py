@@ -9,14 +9,15 @@ PostgreSQL failures to connect surface as `Unavailable` (HTTP 503), never as a 5
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction, create_async_engine
 
 from roost.adapters.sql.inline_sqlite import READ_BUSY_TIMEOUT_MS, inline_creator
 from roost.core.errors import Unavailable
@@ -57,6 +58,23 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise DisconnectionError("pooled connection is dead") from exc
 
 
+@contextmanager
+def _unavailable_when_lost() -> Iterator[None]:
+    """A lost connection (network, restart) is a 503, not a 500."""
+    try:
+        yield
+    except (InterfaceError, OSError) as exc:
+        raise Unavailable("the database is unavailable") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("the database connection was lost") from exc
+        raise
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
+
+
 class StatementCounter:
     """Counts queries sent to the database (not BEGIN), so tests can pin the feed's query count."""
 
@@ -83,17 +101,24 @@ class Database:
         self.statements = StatementCounter()
         self._commit_listeners: list[Callable[[], None]] = []
         if self.is_sqlite:
-            self.engine: AsyncEngine = create_async_engine(url, pool_size=4, max_overflow=0)
             path = make_url(url).database or ""
-            # Reads run inline; an in-memory database (one per connection) cannot be shared.
-            self.reader = (
-                create_async_engine(url, async_creator=inline_creator(path), pool_size=8, max_overflow=0)
-                if path and path != ":memory:"
-                else self.engine
-            )
-            self._configure_sqlite(self.engine, busy_timeout_ms=WRITE_BUSY_TIMEOUT_MS)
-            if self.reader is not self.engine:
+            # Statements run inline (see `inline_sqlite`); an in-memory database (one per
+            # connection) cannot be shared, so it keeps aiosqlite and one engine.
+            self.inline = bool(path) and path != ":memory:"
+            if self.inline:
+                self.engine: AsyncEngine = create_async_engine(
+                    url, async_creator=inline_creator(path), pool_size=4, max_overflow=0
+                )
+                self.reader = create_async_engine(
+                    url, async_creator=inline_creator(path), pool_size=8, max_overflow=0
+                )
+                # A writer never sleeps in SQLite's busy handler (that would stall the event loop):
+                # a busy BEGIN IMMEDIATE comes back at once and `_begin` retries it asynchronously.
+                self._configure_sqlite(self.engine, busy_timeout_ms=0)
                 self._configure_sqlite(self.reader, busy_timeout_ms=READ_BUSY_TIMEOUT_MS)
+            else:
+                self.engine = self.reader = create_async_engine(url, pool_size=4, max_overflow=0)
+                self._configure_sqlite(self.engine, busy_timeout_ms=WRITE_BUSY_TIMEOUT_MS)
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
             pool: dict[str, Any] = {
@@ -108,6 +133,7 @@ class Database:
             self.reader = create_async_engine(url, isolation_level="AUTOCOMMIT", **pool)
             for engine in (self.engine, self.reader):
                 _ping_when_idle(engine)
+            self.inline = False
             self._write_lock = None
         for engine in {self.engine, self.reader}:
             event.listen(engine.sync_engine, "before_cursor_execute", self._count)
@@ -158,23 +184,43 @@ class Database:
 
     @asynccontextmanager
     async def _begin(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        conn, trans = await self._connect_and_begin(write=write)
         try:
-            conn = await (self.engine if write else self.reader).connect()
-        except (OperationalError, InterfaceError, OSError, DBAPIError) as exc:
-            raise Unavailable("the database is unavailable") from exc
-        try:
-            if write:
-                conn = await conn.execution_options(roost_write=True)
-            async with conn.begin():
-                yield conn
-        except (InterfaceError, OSError) as exc:
-            raise Unavailable("the database is unavailable") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise Unavailable("the database connection was lost") from exc
-            raise
+            with _unavailable_when_lost():
+                try:
+                    yield conn
+                except BaseException:
+                    if trans.is_active:
+                        await trans.rollback()
+                    raise
+                await trans.commit()
         finally:
             await conn.close()
+
+    async def _connect_and_begin(self, *, write: bool) -> tuple[AsyncConnection, AsyncTransaction]:
+        """A connection in a transaction. A write on SQLite whose BEGIN IMMEDIATE finds the write
+        lock taken (another process, or another Database on the same file) is retried here, without
+        blocking the event loop, for up to WRITE_BUSY_TIMEOUT_MS."""
+        waited, delay = 0.0, 0.001
+        while True:
+            try:
+                conn = await (self.engine if write else self.reader).connect()
+            except (OperationalError, InterfaceError, OSError, DBAPIError) as exc:
+                raise Unavailable("the database is unavailable") from exc
+            try:
+                with _unavailable_when_lost():
+                    if write:
+                        conn = await conn.execution_options(roost_write=True)
+                    return conn, await conn.begin()
+            except OperationalError as exc:
+                await conn.close()
+                if not (write and self.inline and _is_busy(exc)) or waited * 1000 >= WRITE_BUSY_TIMEOUT_MS:
+                    raise
+            except BaseException:
+                await conn.close()
+                raise
+            await asyncio.sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, 0.05)
 
     async def ping(self) -> bool:
         try:

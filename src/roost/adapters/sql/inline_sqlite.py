@@ -1,13 +1,14 @@
-"""SQLite connections that run on the event loop's own thread: the embedded profile's read path.
+"""SQLite connections that run on the event loop's own thread: the embedded profile's statements.
 
 aiosqlite gives every connection a thread and sends each cursor call to it: a future, a self-pipe
 wake-up and a GIL hand-over per call, about 60 of them for one feed page, which cost more CPU than
-SQLite takes to answer the page's queries. A read in WAL mode never waits for a lock (writers do
-not block readers), and the feed's reads answer in microseconds to a few milliseconds, so running
-them inline is cheaper than any hand-over and blocks the loop no longer than the hand-overs did.
+SQLite takes to answer the page's queries. Worse, under load every hand-over of a write waits for
+a turn of a busy event loop: a post's transaction took half a second. A read in WAL mode never
+waits for a lock, and our statements answer in microseconds to a few milliseconds, so running them
+inline is cheaper than any hand-over.
 
-Writers keep aiosqlite's thread: a writer can wait on SQLite's write lock (busy_timeout), and that
-wait must not stall the loop.
+The one wait that must not happen on the loop is SQLite's busy handler: writers get a zero busy
+timeout, and `Database` retries a busy BEGIN IMMEDIATE with an asynchronous sleep instead.
 """
 
 from __future__ import annotations
