@@ -61,27 +61,30 @@ async def recent_post_ids(
     """Live posts of these authors with floor <= id < before, newest first."""
     if not author_ids:
         return []
-    params = {
-        "authors": list(author_ids),
-        "before": before if before is not None else PENDING_FLOOR,
-        "floor": floor,
-        "limit": limit,
-    }
-    return list((await conn.execute(_RECENT_POSTS, params)).scalars())
+    params = {"authors": list(author_ids), "before": before, "floor": floor, "limit": limit}
+    statement = _RECENT_POSTS[(before is not None, floor > 0)]
+    return list((await conn.execute(statement, params)).scalars())
+
+
+def _recent_posts(*, below: bool, above: bool) -> Any:
+    """The statement with only the bounds it is given: a bound that is always true would still
+    steer PostgreSQL's generic plan (prepared statements) away from the author index."""
+    query = select(posts.c.id).where(
+        posts.c.author_id.in_(bindparam("authors", expanding=True)), posts.c.deleted_at.is_(None)
+    )
+    if below:
+        query = query.where(posts.c.id < bindparam("before", type_=BigInteger))
+    if above:
+        query = query.where(posts.c.id >= bindparam("floor", type_=BigInteger))
+    return query.order_by(posts.c.id.desc()).limit(bindparam("limit"))
 
 
 # Built once: constructing the statement costs more than the database takes to run it.
-_RECENT_POSTS: Any = (
-    select(posts.c.id)
-    .where(
-        posts.c.author_id.in_(bindparam("authors", expanding=True)),
-        posts.c.deleted_at.is_(None),
-        posts.c.id < bindparam("before", type_=BigInteger),
-        posts.c.id >= bindparam("floor", type_=BigInteger),
-    )
-    .order_by(posts.c.id.desc())
-    .limit(bindparam("limit"))
-)
+_RECENT_POSTS: dict[tuple[bool, bool], Any] = {
+    (below, above): _recent_posts(below=below, above=above)
+    for below in (False, True)
+    for above in (False, True)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +205,12 @@ async def _assemble(
             candidates = await recent_post_ids(conn, sources, before=position, floor=0, limit=batch)
             done = len(candidates) < batch
             position = candidates[-1] if candidates else 0
+        need = want - len(picked)
+        if len(candidates) > need:
+            # Hydrate only what the page can still take; the rest is read again from below the
+            # last one taken, if the page comes up short (items filtered out).
+            candidates = candidates[:need]
+            position, done = candidates[-1], False
         if candidates:
             hydrated = await hydrate(
                 conn, graph.viewer_id, candidates, counters=ctx.counters, cache=ctx.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import redis.asyncio
@@ -117,3 +118,26 @@ async def test_many_authors_in_one_round_trip(
     assert len(got) == 50
     for author in range(50):
         assert got[author] == ([author * 10 + 2, author * 10 + 1] if author % 2 == 0 else None)
+
+
+async def test_newest_merges_the_lists_in_redis_as_the_per_author_reads_would(
+    client: redis.asyncio.Redis, prefix: str, round_trips: Callable[[], int]
+) -> None:
+    """Standalone Redis merges a page's authors in one script; the result is what merging their
+    separate answers gives: the `limit` newest ids, and the authors whose lists cannot answer."""
+    rng = random.Random(5)
+    r = recent_posts(client, prefix, cap=50)
+    authors = list(range(1, 13))
+    for author in authors[:-3]:  # the last three have no list (or only a pending one)
+        ids = rng.sample(range(BIG, BIG + 10_000), rng.randint(0, 30))
+        await r.fill(author, ids, complete=rng.random() < 0.5)
+    await r.add(authors[-1], BIG + 20_000)
+    await r.newest(authors, before=None, floor=0, limit=1)  # loads the script (NOSCRIPT costs a trip)
+    for before, floor, limit in [(None, 0, 10), (BIG + 5_000, 0, 7), (None, BIG + 2_000, 40), (None, 0, 1)]:
+        lists = await r.recent(authors, before=before, floor=floor, limit=limit)
+        expected = sorted({i for ids in lists.values() if ids for i in ids}, reverse=True)[:limit]
+        cannot = [a for a, ids in lists.items() if ids is None]
+        started = round_trips()
+        assert await r.newest(authors, before=before, floor=floor, limit=limit) == (expected, cannot)
+        assert round_trips() - started == 1
+    assert await r.newest([], before=None, floor=0, limit=5) == ([], [])

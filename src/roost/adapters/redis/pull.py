@@ -33,11 +33,11 @@ class RedisPull:
     ) -> list[int]:
         if not author_ids:
             return []
-        lists = await self._lists(author_ids, before=before, floor=floor, limit=limit)
-        if lists is None:
+        newest = await self._newest(author_ids, before=before, floor=floor, limit=limit)
+        if newest is None:
             return await recent_post_ids(conn, author_ids, before=before, floor=floor, limit=limit)
-        missing = [a for a, ids in lists.items() if ids is None]
-        found = {i for ids in lists.values() if ids for i in ids}
+        listed, missing = newest
+        found = set(listed)
         if missing:
             found.update(await recent_post_ids(conn, missing, before=before, floor=floor, limit=limit))
             if before is None:
@@ -45,18 +45,19 @@ class RedisPull:
         # Each source gave its `limit` newest in range, so the `limit` newest of the union are exact.
         return sorted(found, reverse=True)[:limit]
 
-    async def _lists(
+    async def _newest(
         self, author_ids: Sequence[int], *, before: int | None, floor: int, limit: int
-    ) -> dict[int, list[int] | None] | None:
+    ) -> tuple[list[int], list[int]] | None:
+        """What the lists can answer and who they cannot answer for; None while Redis is down."""
         if not self._health.available:
             return None
         try:
-            lists = await self._recent.recent(author_ids, before=before, floor=floor, limit=limit)
+            newest = await self._recent.newest(author_ids, before=before, floor=floor, limit=limit)
         except REDIS_ERRORS as e:
             self._health.failed(e)
             return None
         self._health.succeeded()
-        return lists
+        return newest
 
     async def _refill(self, conn: AsyncConnection, author_ids: Sequence[int]) -> None:
         """Load the newest posts of each author into their list; posts added meanwhile are merged."""

@@ -14,22 +14,47 @@ from collections.abc import Sequence
 from redis.typing import EncodableT
 
 from roost.adapters.redis import idsets
-from roost.adapters.redis.client import RedisClient, decodes_responses
+from roost.adapters.redis.client import RedisClient, decodes_responses, is_cluster
 from roost.adapters.redis.keys import Keys
 
-# KEYS: set, meta. ARGV: upper BYLEX bound, floor wanted, limit.
-# Returns ids newest first, or false when the list cannot answer exactly.
-_RECENT = r"""
-local meta = redis.call('GET', KEYS[2])
-if not meta then return false end
-local floor, bound, pending = read_meta(meta)
-local low = ARGV[2]
-if less(low, floor) then low = floor end
-local ids = redis.call('ZRANGE', KEYS[1], ARGV[1], '[' .. low, 'BYLEX', 'REV', 'LIMIT', 0, ARGV[3])
--- A full page above the list's floor is exact even if the caller wanted to go lower.
-if #ids >= tonumber(ARGV[3]) or not less(ARGV[2], floor) then return ids end
-return false
+# ARGV: upper BYLEX bound, floor wanted, limit. Ids of one list newest first, or false when the
+# list cannot answer exactly.
+_RECENT_OF = r"""
+local function recent(set, meta_key)
+  local meta = redis.call('GET', meta_key)
+  if not meta then return false end
+  local floor, bound, pending = read_meta(meta)
+  local low = ARGV[2]
+  if less(low, floor) then low = floor end
+  local ids = redis.call('ZRANGE', set, ARGV[1], '[' .. low, 'BYLEX', 'REV', 'LIMIT', 0, ARGV[3])
+  -- A full page above the list's floor is exact even if the caller wanted to go lower.
+  if #ids >= tonumber(ARGV[3]) or not less(ARGV[2], floor) then return ids end
+  return false
+end
 """
+# KEYS: set, meta (one author: a Cluster runs one call per author, each in its own slot).
+_RECENT = _RECENT_OF + "return recent(KEYS[1], KEYS[2])"
+# KEYS: set, meta of every author, in pairs (standalone Redis: one call for all of a page's authors).
+# Returns {the `limit` newest ids over the lists that can answer, newest first; the 1-based
+# positions of the authors whose lists cannot}: only what the page can use crosses the wire.
+_NEWEST = (
+    _RECENT_OF
+    + r"""
+local merged, missing = {}, {}
+for i = 1, #KEYS, 2 do
+  local ids = recent(KEYS[i], KEYS[i + 1])
+  if ids then
+    for _, id in ipairs(ids) do merged[#merged + 1] = id end
+  else
+    missing[#missing + 1] = (i + 1) / 2
+  end
+end
+table.sort(merged, function(a, b) return less(b, a) end)
+local top = {}
+for j = 1, math.min(#merged, tonumber(ARGV[3])) do top[j] = merged[j] end
+return {top, missing}
+"""
+)
 
 # KEYS: set, meta. ARGV: cap, ttl, member.
 _ADD = r"""
@@ -86,6 +111,7 @@ class RedisRecentPosts:
         self._cap = cap
         self._ttl = ttl_seconds or 0
         self._recent = idsets.register(redis, _RECENT)
+        self._newest = idsets.register(redis, _NEWEST)
         self._add = idsets.register(redis, _ADD)
         self._fill = idsets.register(redis, _FILL)
 
@@ -120,6 +146,24 @@ class RedisRecentPosts:
             a: None if r is None else [idsets.unpack(m) for m in r]
             for a, r in zip(authors, replies, strict=True)
         }
+
+    async def newest(
+        self, author_ids: Sequence[int], *, before: int | None, floor: int, limit: int
+    ) -> tuple[list[int], list[int]]:
+        """The `limit` newest ids in [floor, before) over the authors whose lists can answer exactly,
+        newest first, and the authors whose lists cannot (read the database for those)."""
+        authors = list(dict.fromkeys(author_ids))
+        if not authors:
+            return [], []
+        if is_cluster(self._redis):
+            # One script per author (their keys live in different slots), merged here.
+            lists = await self.recent(authors, before=before, floor=floor, limit=limit)
+            found = sorted({i for ids in lists.values() if ids for i in ids}, reverse=True)[:limit]
+            return found, [a for a, ids in lists.items() if ids is None]
+        args: list[EncodableT] = [idsets.below(before), idsets.pack(max(floor, 0)), max(limit, 0)]
+        keys = [key for a in authors for key in self._pair(a)]
+        top, missing = await idsets.run_script(self._redis, self._newest, keys, args)
+        return [idsets.unpack(m) for m in top], [authors[int(i) - 1] for i in missing]
 
     async def fill(self, author_id: int, post_ids: Sequence[int], complete: bool) -> None:
         """Merges ids read from the database: the author's newest posts, or all of them if complete.
