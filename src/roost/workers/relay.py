@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from roost.adapters.sql import outbox
 from roost.adapters.sql.database import Database
+from roost.adapters.sql.write_lock import urgent_writes
 from roost.core.errors import Unavailable
 from roost.ports import EventSink
 
@@ -69,6 +70,8 @@ class RelayLoop:
                 return total
 
     async def _run(self) -> None:
+        # Fan-out keeps up with posting: this task's SQLite writes go before queued requests' writes.
+        urgent_writes()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)

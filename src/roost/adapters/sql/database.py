@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction, create_async_engine
 
 from roost.adapters.sql.inline_sqlite import READ_BUSY_TIMEOUT_MS, inline_creator
+from roost.adapters.sql.write_lock import WriteLock
 from roost.core.errors import Unavailable
 
 _SQLITE_PRAGMAS = (
@@ -119,7 +120,7 @@ class Database:
             else:
                 self.engine = self.reader = create_async_engine(url, pool_size=4, max_overflow=0)
                 self._configure_sqlite(self.engine, busy_timeout_ms=WRITE_BUSY_TIMEOUT_MS)
-            self._write_lock: asyncio.Lock | None = asyncio.Lock()
+            self._write_lock: WriteLock | None = WriteLock()
         else:
             pool: dict[str, Any] = {
                 "pool_size": pool_size,
@@ -168,7 +169,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error."""
         if self._write_lock is not None:
-            async with self._write_lock, self._begin(write=True) as conn:
+            async with self._write_lock.held(), self._begin(write=True) as conn:
                 yield conn
         else:
             async with self._begin(write=True) as conn:
