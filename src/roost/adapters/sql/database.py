@@ -1,9 +1,10 @@
 """The database handle: an async SQLAlchemy engine, write transactions, and a statement counter.
 
 SQLite (embedded profile) allows one writer at a time, so write transactions take an in-process
-lock and start with BEGIN IMMEDIATE; readers never wait on writers thanks to WAL mode, and run on
-the event loop's thread instead of aiosqlite's (see `inline_sqlite`).
-PostgreSQL failures to connect surface as `Unavailable` (HTTP 503), never as a 500.
+lock (`write_lock`) and start with BEGIN IMMEDIATE; readers never wait on writers thanks to WAL
+mode. Every statement runs on the event loop's thread instead of aiosqlite's (see `inline_sqlite`).
+PostgreSQL reads run in autocommit (READ COMMITTED gives each statement its own snapshot anyway).
+Failures to connect surface as `Unavailable` (HTTP 503), never as a 500.
 """
 
 from __future__ import annotations
