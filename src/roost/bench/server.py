@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -171,6 +172,9 @@ def serve(
         env=env,
         stdout=log,
         stderr=log,
+        # Its own process group: stopping it also stops uvicorn's API worker processes, even
+        # when the supervisor itself has to be killed.
+        start_new_session=True,
     )
     base_url = f"http://127.0.0.1:{port}"
     metrics_ports = [free_port() for _ in range(0 if settings.is_embedded else workers)]
@@ -200,7 +204,8 @@ def serve(
         _wait_for_metrics(worker_metrics, worker_procs, deadline)
         yield ServerUnderTest(process, base_url, worker_procs, worker_metrics)
     finally:
-        for child in (process, *worker_procs):
+        _signal_group(process, signal.SIGTERM)
+        for child in worker_procs:
             child.terminate()
         for child in (process, *worker_procs):
             try:
@@ -208,7 +213,13 @@ def serve(
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait(timeout=5)
+        _signal_group(process, signal.SIGKILL)  # whatever of the group is left
         log.close()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
 
 
 def _wait_for_metrics(urls: list[str], workers: list[subprocess.Popen[bytes]], deadline: float) -> None:

@@ -9,7 +9,6 @@ token, so a batch applied by a process that died before clearing it is not appli
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +18,7 @@ from roost.adapters.redis.counters import RedisCounters
 from roost.adapters.sql.database import Database
 from roost.adapters.sql.dialect import insert_ignoring_duplicates
 from roost.adapters.sql.tables import counter_flushes, posts
+from roost.workers.background import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +93,17 @@ class CounterFlushLoop:
         self._counters = counters
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="counter-flush")
 
     async def stop(self) -> None:
         """Stop, then flush once more so a clean shutdown leaves the database exact."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            await stop_task(self._task)
             self._task = None
         try:
             await flush_counters(self._db, self._counters)
@@ -111,7 +112,7 @@ class CounterFlushLoop:
 
     async def _run(self) -> None:
         rounds = 0
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._interval)
             rounds += 1
             try:

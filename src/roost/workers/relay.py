@@ -12,6 +12,7 @@ from roost.adapters.sql.database import Database
 from roost.adapters.sql.write_lock import urgent_writes
 from roost.core.errors import Unavailable
 from roost.ports import EventSink
+from roost.workers.background import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,21 @@ class RelayLoop:
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._lock = asyncio.Lock()
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            await stop_task(self._task)
             self._task = None
 
     async def drain(self) -> int:
@@ -72,7 +75,7 @@ class RelayLoop:
     async def _run(self) -> None:
         # Fan-out keeps up with posting: this task's SQLite writes go before queued requests' writes.
         urgent_writes()
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
             self._wake.clear()
