@@ -18,32 +18,11 @@ from roost.adapters.sql.tables import follows, posts, users
 from roost.core.errors import Unavailable
 from roost.ports import Counters, PostCache
 from roost.queries.flags import viewer_flag_columns
-from roost.queries.hydrate_cached import load_through_cache
+from roost.queries.hydrate_cached import AUTHOR_COLUMNS, COUNT_COLUMNS, POST_FIELDS, load_through_cache
 from roost.views import FeedItem, MediaItem, Mention, Post, UserSummary
 
-_POST_COLUMNS = (
-    posts.c.id,
-    posts.c.author_id,
-    posts.c.content,
-    posts.c.hashtags,
-    posts.c.mentions,
-    posts.c.media,
-    posts.c.reply_to_id,
-    posts.c.quote_of_id,
-    posts.c.repost_of_id,
-    posts.c.like_count,
-    posts.c.reply_count,
-    posts.c.repost_count,
-    posts.c.quote_count,
-    posts.c.created_at,
-)
-_AUTHOR_COLUMNS = (
-    users.c.username.label("author_username"),
-    users.c.display_name.label("author_display_name"),
-    users.c.avatar_url.label("author_avatar_url"),
-    users.c.is_verified.label("author_is_verified"),
-    users.c.is_private.label("author_is_private"),
-)
+_POST_COLUMNS = (posts.c.id, posts.c.author_id, *POST_FIELDS, *COUNT_COLUMNS)
+_AUTHOR_COLUMNS = (*AUTHOR_COLUMNS, users.c.is_private.label("author_is_private"))
 
 
 def summary(row: Row[Any]) -> UserSummary:

@@ -50,6 +50,27 @@ class CachedRow:
     author_is_verified: bool
 
 
+# The columns both hydration paths read (hydrate.py's uncached one too): a post's fields that never
+# change, its counts, and its author's display fields (labelled, as a posts-join-users row has them).
+POST_FIELDS = (
+    posts.c.content,
+    posts.c.hashtags,
+    posts.c.mentions,
+    posts.c.media,
+    posts.c.reply_to_id,
+    posts.c.quote_of_id,
+    posts.c.repost_of_id,
+    posts.c.created_at,
+)
+COUNT_COLUMNS = (posts.c.like_count, posts.c.reply_count, posts.c.repost_count, posts.c.quote_count)
+AUTHOR_COLUMNS = (
+    users.c.username.label("author_username"),
+    users.c.display_name.label("author_display_name"),
+    users.c.avatar_url.label("author_avatar_url"),
+    users.c.is_verified.label("author_is_verified"),
+)
+
+
 def _live_query(*, with_viewer: bool) -> Any:
     """The page's posts and the originals they repost or quote, live ones only, with what may change."""
     viewer: Any = bindparam("viewer", type_=BigInteger)
@@ -85,14 +106,8 @@ def _live_query(*, with_viewer: bool) -> Any:
         select(
             posts.c.id,
             posts.c.author_id,
-            posts.c.like_count,
-            posts.c.reply_count,
-            posts.c.repost_count,
-            posts.c.quote_count,
-            users.c.username,
-            users.c.display_name,
-            users.c.avatar_url,
-            users.c.is_verified,
+            *COUNT_COLUMNS,
+            *AUTHOR_COLUMNS,
             *viewer_flag_columns(viewer, with_viewer=with_viewer),
             visible.label("visible"),
         )
@@ -104,17 +119,7 @@ def _live_query(*, with_viewer: bool) -> Any:
 # Built once: constructing these statements costs more than running them.
 _LIVE_FOR_VIEWER = _live_query(with_viewer=True)
 _LIVE_ANONYMOUS = _live_query(with_viewer=False)
-_POST_FIELDS = select(
-    posts.c.id,
-    posts.c.content,
-    posts.c.hashtags,
-    posts.c.mentions,
-    posts.c.media,
-    posts.c.reply_to_id,
-    posts.c.quote_of_id,
-    posts.c.repost_of_id,
-    posts.c.created_at,
-).where(posts.c.id.in_(bindparam("ids", expanding=True)))
+_POST_FIELDS = select(posts.c.id, *POST_FIELDS).where(posts.c.id.in_(bindparam("ids", expanding=True)))
 
 
 async def load_through_cache(
@@ -180,8 +185,8 @@ def _row(live: Any, post: Mapping[str, Any]) -> CachedRow:
         liked=bool(live.liked),
         reposted=bool(live.reposted),
         bookmarked=bool(live.bookmarked),
-        author_username=live.username,
-        author_display_name=live.display_name,
-        author_avatar_url=live.avatar_url,
-        author_is_verified=live.is_verified,
+        author_username=live.author_username,
+        author_display_name=live.author_display_name,
+        author_avatar_url=live.author_avatar_url,
+        author_is_verified=live.author_is_verified,
     )

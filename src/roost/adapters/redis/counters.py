@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from roost.adapters.redis.client import RedisClient, is_cluster
-from roost.adapters.redis.idsets import run_batch, run_script
+from roost.adapters.redis.idsets import over_key_pairs, run_batch, run_script
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.resilient import REDIS_ERRORS
 from roost.core.errors import Unavailable
@@ -120,16 +120,7 @@ return out
 )
 # Standalone Redis: every post of a page in one call. KEYS: each post's pending and in-flight
 # hashes, in pairs. Returns what _READ returns.
-_READ_KEYS = (
-    _SUM
-    + r"""
-local out = {}
-for i = 1, #KEYS, 2 do
-  out[#out + 1] = sum(KEYS[i], KEYS[i + 1])
-end
-return out
-"""
-)
+_READ_KEYS = _SUM + over_key_pairs("sum")
 _UNLOCK = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0

@@ -161,6 +161,18 @@ end
 """
 
 
+def over_key_pairs(function: str) -> str:
+    """Lua that calls `function(KEYS[i], KEYS[i + 1])` for each pair of keys and returns the answers
+    in order: one script call for a batch on a standalone Redis (a Cluster needs a call per slot)."""
+    return f"""
+local out = {{}}
+for i = 1, #KEYS, 2 do
+  out[#out + 1] = {function}(KEYS[i], KEYS[i + 1])
+end
+return out
+"""
+
+
 def register(client: RedisClient, body: str) -> AsyncScript:
     return client.register_script(LUA_LIB + body)
 

@@ -38,16 +38,7 @@ _RECENT = _RECENT_OF + "return recent(KEYS[1], KEYS[2])"
 # KEYS: set, meta of every author, in pairs (standalone Redis: one call for all of a page's authors).
 # Returns each author's answer, as _RECENT does. (Merging in Lua was tried: sorting a few thousand
 # members with a byte-wise comparison in Lua cost Redis 8 ms a call; Python merges them in C.)
-_RECENT_MANY = (
-    _RECENT_OF
-    + r"""
-local out = {}
-for i = 1, #KEYS, 2 do
-  out[#out + 1] = recent(KEYS[i], KEYS[i + 1])
-end
-return out
-"""
-)
+_RECENT_MANY = _RECENT_OF + idsets.over_key_pairs("recent")
 
 
 # KEYS: set, meta. ARGV: cap, ttl, member.
