@@ -18,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.database import Database
+from roost.adapters.sql.hot import HotQuery, IdList
 from roost.adapters.sql.tables import posts, users
 from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import NotFound
@@ -63,15 +65,13 @@ async def recent_post_ids(
         return []
     params = {"authors": list(author_ids), "before": before, "floor": floor, "limit": limit}
     statement = _RECENT_POSTS[(before is not None, floor > 0)]
-    return list((await conn.execute(statement, params)).scalars())
+    return [row[0] for row in await statement.fetch(conn, params)]
 
 
-def _recent_posts(*, below: bool, above: bool) -> Any:
+def _recent_posts(id_list: IdList, *, below: bool, above: bool) -> Any:
     """The statement with only the bounds it is given: a bound that is always true would still
     steer PostgreSQL's generic plan (prepared statements) away from the author index."""
-    query = select(posts.c.id).where(
-        posts.c.author_id.in_(bindparam("authors", expanding=True)), posts.c.deleted_at.is_(None)
-    )
+    query = select(posts.c.id).where(id_list(posts.c.author_id, "authors"), posts.c.deleted_at.is_(None))
     if below:
         query = query.where(posts.c.id < bindparam("before", type_=BigInteger))
     if above:
@@ -79,9 +79,9 @@ def _recent_posts(*, below: bool, above: bool) -> Any:
     return query.order_by(posts.c.id.desc()).limit(bindparam("limit"))
 
 
-# Built once: constructing the statement costs more than the database takes to run it.
-_RECENT_POSTS: dict[tuple[bool, bool], Any] = {
-    (below, above): _recent_posts(below=below, above=above)
+# Read with most pages: run on the driver's connection (see `hot`).
+_RECENT_POSTS: dict[tuple[bool, bool], HotQuery] = {
+    (below, above): HotQuery(partial(_recent_posts, below=below, above=above), lists=["authors"])
     for below in (False, True)
     for above in (False, True)
 }

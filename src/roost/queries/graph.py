@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, case, false, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.adapters.sql.hot import HotQuery
 from roost.adapters.sql.tables import TIER_EPOCH, blocks, follows, mutes, roost_state, users
 
 
@@ -90,18 +91,20 @@ async def viewer_graph(conn: AsyncConnection, viewer_id: int) -> ViewerGraph | N
 
 
 def _utc(value: Any) -> datetime:
-    """A UNION loses the column type, so SQLite's naive text or datetime comes back as is."""
+    """SQLite's naive text (a UNION or a hot statement skips the column type), or a datetime."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_VERSION_QUERY: Any = select(
-    users.c.last_active_at,
-    users.c.graph_version,
-    select(roost_state.c.value).where(roost_state.c.key == TIER_EPOCH).scalar_subquery().label("tier_epoch"),
-).where(users.c.id == bindparam("viewer", type_=BigInteger))
+_VERSION_QUERY = HotQuery(
+    lambda _: select(
+        users.c.last_active_at,
+        users.c.graph_version,
+        select(roost_state.c.value).where(roost_state.c.key == TIER_EPOCH).scalar_subquery(),
+    ).where(users.c.id == bindparam("viewer", type_=BigInteger))
+)
 
 
 class GraphCache:
@@ -118,14 +121,15 @@ class GraphCache:
         """The viewer's current graph (None when the viewer does not exist)."""
         if self._capacity == 0:
             return await viewer_graph(conn, viewer_id)
-        row = (await conn.execute(_VERSION_QUERY, {"viewer": viewer_id})).first()
-        if row is None:
+        rows = await _VERSION_QUERY.fetch(conn, {"viewer": viewer_id})
+        if not rows:
             return None
-        key = (row.graph_version, row.tier_epoch)
+        last_active_at, graph_version, tier_epoch = rows[0]
+        key = (graph_version, tier_epoch)
         entry = self._entries.get(viewer_id)
         if entry is not None and entry[0] == key:
             self._entries.move_to_end(viewer_id)
-            return replace(entry[1], last_active_at=row.last_active_at)
+            return replace(entry[1], last_active_at=_utc(last_active_at))
         # Read after the versions: the graph is at least as new as the key it is stored under.
         graph = await viewer_graph(conn, viewer_id)
         if graph is None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, not_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.adapters.sql.hot import HotQuery, IdList
 from roost.adapters.sql.tables import follows, posts, users
 from roost.ports import PostCache
 from roost.queries.flags import viewer_flag, viewer_flag_columns
@@ -71,12 +73,13 @@ AUTHOR_COLUMNS = (
 )
 
 
-def _live_query(*, with_viewer: bool) -> Any:
-    """The page's posts and the originals they repost or quote, live ones only, with what may change."""
+def _live_query(id_list: IdList, *, with_viewer: bool) -> Any:
+    """The page's posts and the originals they repost or quote, live ones only, with what may change.
+    Columns in the order `_row` reads them."""
     viewer: Any = bindparam("viewer", type_=BigInteger)
     page = (
         select(posts.c.id, posts.c.repost_of_id, posts.c.quote_of_id)
-        .where(posts.c.id.in_(bindparam("ids", expanding=True)))
+        .where(id_list(posts.c.id, "ids"))
         .cte("page")
     )
     original = posts.alias("original")
@@ -116,9 +119,9 @@ def _live_query(*, with_viewer: bool) -> Any:
     )
 
 
-# Built once: constructing these statements costs more than running them.
-_LIVE_FOR_VIEWER = _live_query(with_viewer=True)
-_LIVE_ANONYMOUS = _live_query(with_viewer=False)
+# Read with every page: run on the driver's connection (see `hot`).
+_LIVE_FOR_VIEWER = HotQuery(partial(_live_query, with_viewer=True), lists=["ids"])
+_LIVE_ANONYMOUS = HotQuery(partial(_live_query, with_viewer=False), lists=["ids"])
 _POST_FIELDS = select(posts.c.id, *POST_FIELDS).where(posts.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -130,23 +133,23 @@ async def load_through_cache(
     if not wanted:
         return {}, set()
     if viewer_id is None:
-        live = (await conn.execute(_LIVE_ANONYMOUS, {"ids": wanted})).all()
+        live = await _LIVE_ANONYMOUS.fetch(conn, {"ids": wanted})
     else:
-        live = (await conn.execute(_LIVE_FOR_VIEWER, {"ids": wanted, "viewer": viewer_id})).all()
+        live = await _LIVE_FOR_VIEWER.fetch(conn, {"ids": wanted, "viewer": viewer_id})
     if not live:
         return {}, set()
-    entries = await cache.get([r.id for r in live])
-    missing = [r.id for r in live if r.id not in entries]
+    entries = await cache.get([r[0] for r in live])
+    missing = [r[0] for r in live if r[0] not in entries]
     if missing:
         filled = await _post_entries(conn, missing)
         await cache.put(filled)
         entries.update(filled)
     rows: dict[int, Any] = {}
     for r in live:
-        post = entries.get(r.id)
+        post = entries.get(r[0])
         if post is not None:  # else gone between the two reads
-            rows[r.id] = _row(r, post)
-    return rows, {r.author_id for r in live if r.visible}
+            rows[r[0]] = _row(r, post)
+    return rows, {r[1] for r in live if r[13]}
 
 
 async def _post_entries(conn: AsyncConnection, post_ids: list[int]) -> dict[int, Mapping[str, Any]]:
@@ -166,10 +169,26 @@ async def _post_entries(conn: AsyncConnection, post_ids: list[int]) -> dict[int,
     }
 
 
-def _row(live: Any, post: Mapping[str, Any]) -> CachedRow:
+def _row(live: Sequence[Any], post: Mapping[str, Any]) -> CachedRow:
+    (
+        post_id,
+        author_id,
+        like_count,
+        reply_count,
+        repost_count,
+        quote_count,
+        username,
+        display_name,
+        avatar_url,
+        is_verified,
+        liked,
+        bookmarked,
+        reposted,
+        _visible,
+    ) = live
     return CachedRow(
-        id=live.id,
-        author_id=live.author_id,
+        id=post_id,
+        author_id=author_id,
         content=post["content"],
         hashtags=post["hashtags"],
         mentions=post["mentions"],
@@ -178,15 +197,15 @@ def _row(live: Any, post: Mapping[str, Any]) -> CachedRow:
         quote_of_id=post["quoteOfId"],
         repost_of_id=post["repostOfId"],
         created_at=datetime.fromisoformat(post["createdAt"]),
-        like_count=live.like_count,
-        reply_count=live.reply_count,
-        repost_count=live.repost_count,
-        quote_count=live.quote_count,
-        liked=bool(live.liked),
-        reposted=bool(live.reposted),
-        bookmarked=bool(live.bookmarked),
-        author_username=live.author_username,
-        author_display_name=live.author_display_name,
-        author_avatar_url=live.author_avatar_url,
-        author_is_verified=live.author_is_verified,
+        like_count=like_count,
+        reply_count=reply_count,
+        repost_count=repost_count,
+        quote_count=quote_count,
+        liked=bool(liked),
+        reposted=bool(reposted),
+        bookmarked=bool(bookmarked),
+        author_username=username,
+        author_display_name=display_name,
+        author_avatar_url=avatar_url,
+        author_is_verified=bool(is_verified),
     )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.database import Database
 from roost.adapters.sql.dialect import insert_ignoring_duplicates
+from roost.adapters.sql.hot import HotQuery
 from roost.adapters.sql.tables import timeline_entries, timeline_meta
 from roost.ports import PENDING_FLOOR, TimelineWindow
 
@@ -40,8 +41,8 @@ def _window_query() -> Any:
     )
 
 
-# Built once: constructing the statement costs more than SQLite takes to run it.
-_WINDOW = _window_query()
+# Read with every page: run on the driver's connection (see `hot`).
+_WINDOW = HotQuery(lambda _: _window_query())
 
 
 class SqlTimelineStore:
@@ -60,13 +61,13 @@ class SqlTimelineStore:
         }
         if conn is None:
             async with self._db.read() as own:
-                rows = (await own.execute(_WINDOW, params)).all()
+                rows = await _WINDOW.fetch(own, params)
         else:
-            rows = (await conn.execute(_WINDOW, params)).all()
+            rows = await _WINDOW.fetch(conn, params)
         if not rows:
             return None
-        floor = rows[0].floor
-        return TimelineWindow([r.post_id for r in rows if r.post_id is not None], floor)
+        floor = rows[0][0]
+        return TimelineWindow([post_id for _, post_id in rows if post_id is not None], floor)
 
     async def push(self, post_id: int, owner_ids: Sequence[int]) -> int:
         inserted = 0

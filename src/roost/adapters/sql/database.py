@@ -20,6 +20,7 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction, create_async_engine
 
+from roost.adapters.sql import hot
 from roost.adapters.sql.inline_sqlite import READ_BUSY_TIMEOUT_MS, inline_creator
 from roost.adapters.sql.write_lock import WriteLock
 from roost.core.errors import Unavailable
@@ -139,6 +140,11 @@ class Database:
             self._write_lock = None
         for engine in {self.engine, self.reader}:
             event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+            event.listen(engine.sync_engine.pool, "connect", self._keep_counter)
+
+    def _keep_counter(self, _dbapi_connection: Any, record: Any) -> None:
+        # Hot statements run beside SQLAlchemy's events: they find the counter on their connection.
+        record.info[hot.COUNTER_KEY] = self.statements
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.record(statement)

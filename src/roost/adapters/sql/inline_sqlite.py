@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -54,6 +54,12 @@ class InlineConnection(aiosqlite.Connection):
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
+
+    def run(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """One statement's rows, straight from sqlite3 (see `hot`: no cursor objects in between)."""
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return self._connection.execute(sql, params).fetchall()
 
 
 def inline_creator(path: str) -> Callable[[], InlineConnection]:
