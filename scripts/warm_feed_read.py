@@ -1,6 +1,7 @@
 """Warm home-feed reads in process on seeded data: CPU per page and statements.
 
-Usage: python scripts/warm_feed_read.py /tmp/roost-bench/small  (made by `roost bench seed --preset small`)
+Usage: python scripts/warm_feed_read.py /tmp/roost-bench/small [readers, default 200]  (made by
+`roost bench seed --preset small`)
 Embedded: reads a copy of the directory. With ROOST_DATABASE_URL and ROOST_REDIS_URL set (production,
 seeded with the same command), reads the seeded PostgreSQL database and Redis timelines in place.
 """
@@ -58,4 +59,4 @@ async def main(seeded: Path, readers: int = 200) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1])))
+    asyncio.run(main(Path(sys.argv[1]), *(int(n) for n in sys.argv[2:3])))

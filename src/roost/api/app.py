@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from roost import __version__
 from roost.api.errors import install_error_handlers
+from roost.api.fast_lane import FeedFastLane
 from roost.api.routes import auth, engagement, feed, health, notifications, posts, requests, stream, users
 from roost.core.settings import Settings
 from roost.runtime import Runtime
@@ -38,6 +39,7 @@ def create_app(runtime: Runtime | None = None, *, settings: Settings | None = No
     )
     app.state.runtime = rt
     install_error_handlers(app)
+    app.add_middleware(FeedFastLane, runtime=rt)
     for module in (health, auth, users, posts, feed, engagement, notifications, requests, stream):
         app.include_router(module.router)
     return app

@@ -27,8 +27,7 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def bearer_token(header: str | None) -> str | None:
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
@@ -39,7 +38,12 @@ def _bearer(request: Request) -> str | None:
 
 async def optional_viewer(request: Request, runtime: RuntimeDep) -> int | None:
     """The viewer's id when a token is sent (and valid), None for anonymous requests."""
-    token = _bearer(request)
+    return await viewer_of(runtime, request.headers.get("authorization"))
+
+
+async def viewer_of(runtime: Runtime, authorization: str | None) -> int | None:
+    """The account of an Authorization header: None without one, 401 for a bad or stale token."""
+    token = bearer_token(authorization)
     if token is None:
         return None
     viewer = runtime.tokens.user_id(token)

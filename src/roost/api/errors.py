@@ -34,6 +34,11 @@ def error_response(
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+def roost_error_response(exc: RoostError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
 def _describe(errors: list[Any]) -> tuple[str, str]:
     """The error code and a readable message for a request validation failure."""
     first = errors[0] if errors else {}
@@ -49,8 +54,7 @@ def _describe(errors: list[Any]) -> tuple[str, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RoostError)
     async def on_roost_error(_request: Request, exc: RoostError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return error_response(exc.status, exc.code, exc.message, headers)
+        return roost_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
