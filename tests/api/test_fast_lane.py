@@ -15,7 +15,7 @@ from tests.support import Api, User
 def route_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Each feed page the FastAPI route builds (the fast lane calls the query directly)."""
     calls: list[int] = []
-    real = feed_route.home_feed
+    real = feed_route.home_feed  # type: ignore[attr-defined]
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(kwargs["viewer_id"])
@@ -54,7 +54,7 @@ async def test_plain_requests_take_the_fast_lane_and_get_the_routes_pages(
         assert r.headers["content-type"] == "application/json"
         assert route_calls == [], "a plain request went through FastAPI"
         # A repeated parameter is left to the route (it takes the last one): the same page.
-        routed = [("limit", "9"), *fast.items()]
+        routed: list[tuple[str, str | int | float | bool | None]] = [("limit", "9"), *fast.items()]
         via_route = await api.client.get("/api/feed", params=routed, headers=reader.headers)
         assert route_calls == [int(reader.id)]
         route_calls.clear()
