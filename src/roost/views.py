@@ -12,7 +12,8 @@ Id = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
 
 
 def _iso_z(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """2026-11-22T03:04:05.678Z: a UTC time (as every datetime of ours is) to the millisecond."""
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 Timestamp = Annotated[datetime, PlainSerializer(_iso_z, return_type=str, when_used="json")]

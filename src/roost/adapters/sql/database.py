@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction, create_async_engine
 
 from roost.adapters.sql import hot
-from roost.adapters.sql.inline_sqlite import READ_BUSY_TIMEOUT_MS, inline_creator
+from roost.adapters.sql.inline_sqlite import READ_BUSY_TIMEOUT_MS, InlineConnection, inline_creator
 from roost.adapters.sql.write_lock import WriteLock
 from roost.core.errors import Unavailable
 
@@ -165,8 +165,14 @@ class Database:
 
         @event.listens_for(sync_engine, "begin")
         def on_begin(conn: Any) -> None:
-            mode = "IMMEDIATE" if conn.get_execution_options().get("roost_write") else "DEFERRED"
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if conn.get_execution_options().get("roost_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            driver = conn.connection.driver_connection
+            if isinstance(driver, InlineConnection):  # every page begins one: skip SQLAlchemy's execution
+                driver.run("BEGIN DEFERRED", ())
+            else:
+                conn.exec_driver_sql("BEGIN DEFERRED")
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every committed write transaction (wakes the outbox relay)."""
