@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.adapters.sql.hot import HotQuery
 from roost.adapters.sql.tables import follows, posts, users
+from roost.adapters.sql.types import UtcDateTime
 from roost.metrics import FANOUT_FRESHNESS, TIMELINE_INSERTS
 from roost.ports import Event
 from roost.queries.feed import recent_post_ids
@@ -21,6 +23,9 @@ from roost.workers.context import WorkerContext
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Followers in a fan-out's first batch (later ones double up to `fanout_batch_size`).
+FIRST_BATCH = 500
 
 
 async def on_post_created(ctx: WorkerContext, event: Event) -> None:
@@ -151,24 +156,42 @@ async def _overlapped(
 async def _follower_batches(
     ctx: WorkerContext, author_id: int, *, active_since: datetime | None
 ) -> AsyncIterator[list[int]]:
-    """Followers in id order, a batch at a time; only those active since the cutoff when given."""
-    last = 0
+    """Followers in id order, a batch at a time; only those active since the cutoff when given.
+
+    The first batches are small and each is twice the last, up to `fanout_batch_size`: nothing can
+    overlap the first page's query, so a small one gets the first pushes going sooner.
+    """
+    last, size = 0, min(FIRST_BATCH, ctx.settings.fanout_batch_size)
+    query = _FOLLOWERS if active_since is None else _ACTIVE_FOLLOWERS
     while True:
-        query = (
-            select(follows.c.follower_id)
-            .where(follows.c.followee_id == author_id, follows.c.follower_id > last)
-            .order_by(follows.c.follower_id)
-            .limit(ctx.settings.fanout_batch_size)
-        )
-        if active_since is not None:
-            query = query.join(users, users.c.id == follows.c.follower_id).where(
-                users.c.last_active_at >= active_since
-            )
+        params = {"author": author_id, "after": last, "limit": size, "since": active_since}
         async with ctx.db.read() as conn:
-            batch = list((await conn.execute(query)).scalars())
+            batch = [row[0] for row in await query.fetch(conn, params)]
         if not batch:
             return
         yield batch
-        if len(batch) < ctx.settings.fanout_batch_size:
+        if len(batch) < size:
             return
-        last = batch[-1]
+        last, size = batch[-1], min(2 * size, ctx.settings.fanout_batch_size)
+
+
+def _followers_query(active: bool) -> Any:
+    query = (
+        select(follows.c.follower_id)
+        .where(
+            follows.c.followee_id == bindparam("author", type_=BigInteger),
+            follows.c.follower_id > bindparam("after", type_=BigInteger),
+        )
+        .order_by(follows.c.follower_id)
+        .limit(bindparam("limit"))
+    )
+    if active:
+        query = query.join(users, users.c.id == follows.c.follower_id).where(
+            users.c.last_active_at >= bindparam("since", type_=UtcDateTime())
+        )
+    return query
+
+
+# Paging a big fan-out's followers: run on the driver's connection (see `hot`).
+_FOLLOWERS = HotQuery(lambda _: _followers_query(active=False))
+_ACTIVE_FOLLOWERS = HotQuery(lambda _: _followers_query(active=True))

@@ -52,9 +52,13 @@ class _Compiled:
     sql: str
     order: tuple[str, ...]  # parameter names in the order the driver takes them
     constants: dict[str, Any]  # values fixed in the statement (literals become parameters too)
+    # The column types' conversions (a UTC datetime to SQLite's naive text, say), where there are any.
+    processors: dict[str, Callable[[Any], Any]]
 
     def args(self, params: Mapping[str, Any], lists: frozenset[str], *, as_json: bool) -> list[Any]:
         values = {**self.constants, **params}
+        for name, process in self.processors.items():
+            values[name] = process(values[name])
         if as_json:
             return [json.dumps(values[name]) if name in lists else values[name] for name in self.order]
         return [values[name] for name in self.order]
@@ -74,7 +78,12 @@ class HotQuery:
             compiled = self._build(_id_list_for(dialect.name)).compile(dialect=dialect)
             assert "POSTCOMPILE" not in compiled.string, "a hot statement's SQL must not depend on its values"
             constants = {name: value for name, value in compiled.params.items() if value is not None}
-            found = _Compiled(compiled.string, tuple(compiled.positiontup or ()), constants)
+            processors = {
+                bind.key: process
+                for bind in compiled.binds.values()
+                if bind.key not in self._lists and (process := bind.type.bind_processor(dialect)) is not None
+            }
+            found = _Compiled(compiled.string, tuple(compiled.positiontup or ()), constants, processors)
             self._compiled[dialect.name] = found
         return found
 
