@@ -228,10 +228,10 @@ class Runtime:
         self.started = True
 
     async def _configure_redis(self, client: RedisClient) -> None:
-        """Keep capped timelines compact (zset-max-listpack-entries >= cap) where the server allows."""
-        store = RedisTimelineStore(client, prefix=self.settings.redis_prefix, cap=self.settings.timeline_cap)
+        """Keep recent-post lists compact (zset-max-listpack-entries >= cap) where the server allows."""
+        recent = RedisRecentPosts(client, prefix=self.settings.redis_prefix, cap=self.settings.timeline_cap)
         try:
-            await store.ensure_server_config()
+            await recent.ensure_server_config()
         except REDIS_ERRORS as e:
             log.warning("Redis unreachable at start: %s", e)
 

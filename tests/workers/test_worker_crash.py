@@ -172,8 +172,8 @@ async def test_worker_killed_mid_fanout_loses_and_duplicates_nothing(
         member = idsets.pack(post_id)
 
         async def holders() -> int:
-            scores = await per_timeline(client, timeline_keys, "ZSCORE", member)
-            return sum(score is not None for score in scores)
+            positions = await per_timeline(client, timeline_keys, "LPOS", member)
+            return sum(position is not None for position in positions)
 
         with workers(env, tmp_path) as start:
             first = start("first")
@@ -183,7 +183,7 @@ async def test_worker_killed_mid_fanout_loses_and_duplicates_nothing(
             async def fanout_started() -> bool:
                 # One cheap look-up (followers are pushed in id order): counting all of them here
                 # would take longer than the now-fast fan-out itself.
-                return await client.zscore(first_key, member) is not None
+                return (await per_timeline(client, [first_key], "LPOS", member))[0] is not None
 
             await wait_until("the first worker has started the fan-out", fanout_started, tmp_path)
             first.send_signal(signal.SIGKILL)
@@ -208,7 +208,7 @@ async def test_worker_killed_mid_fanout_loses_and_duplicates_nothing(
             await wait_until("the second worker acknowledged the event", acknowledged, tmp_path)
 
             # Exactly once: each follower's timeline holds this post and nothing else.
-            sizes = await per_timeline(client, timeline_keys, "ZCARD")
+            sizes = await per_timeline(client, timeline_keys, "LLEN")
             assert sum(sizes) == FOLLOWERS
             assert set(sizes) == {1}
             assert await client.xlen(layout.dead) == 0

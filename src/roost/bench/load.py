@@ -318,7 +318,6 @@ async def load_production(graph: Graph, settings: Settings) -> None:
         if batch:
             await client.unlink(*batch)
         store = RedisTimelineStore(client, prefix=settings.redis_prefix, cap=settings.timeline_cap)
-        await store.ensure_server_config()
         await load_postgres(graph, settings, store=store)
     finally:
         await client.aclose()

@@ -50,7 +50,7 @@ async def queries_per_feed_read(settings: Settings, manifest: Manifest, *, reads
 
 
 async def redis_bytes_per_entry(settings: Settings, manifest: Manifest, *, sample: int = 200) -> float | None:
-    """Memory of sampled timelines (sorted set + meta key, as Redis accounts it) per entry they hold."""
+    """Memory of sampled timelines (list + meta key, as Redis accounts it) per entry they hold."""
     if settings.redis_url is None:
         return None
     client = redis.asyncio.Redis.from_url(settings.redis_url)
@@ -58,7 +58,7 @@ async def redis_bytes_per_entry(settings: Settings, manifest: Manifest, *, sampl
     total_bytes = entries = 0
     try:
         for reader in manifest.readers[:sample]:
-            size = await client.zcard(keys.timeline(reader.user_id))
+            size = await client.llen(keys.timeline(reader.user_id))
             if not size:
                 continue
             for key in (keys.timeline(reader.user_id), keys.timeline_meta(reader.user_id)):

@@ -38,14 +38,14 @@ from roost.ports import PENDING_FLOOR
 
 log = logging.getLogger(__name__)
 
-_MAX_ID = PENDING_FLOOR
+MAX_ID = PENDING_FLOOR
 # The 16-byte meta of a freshly opened pending set: nothing trimmed yet.
 PENDING_META = PENDING_FLOOR.to_bytes(8, "big") + bytes(8)
 
 
 def pack(post_id: int) -> bytes:
     """The member encoding of a post id."""
-    if not 0 <= post_id <= _MAX_ID:
+    if not 0 <= post_id <= MAX_ID:
         raise ValueError(f"post id out of range: {post_id}")
     return post_id.to_bytes(8, "big")
 
@@ -65,7 +65,7 @@ def pack_sorted(post_ids: Iterable[int], cap: int) -> list[bytes]:
 
 def below(before: int | None) -> bytes:
     """The exclusive upper BYLEX bound for ids < before."""
-    if before is None or before > _MAX_ID:
+    if before is None or before > MAX_ID:
         return b"+"
     return b"(" + max(before, 0).to_bytes(8, "big")
 

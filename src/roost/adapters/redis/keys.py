@@ -19,12 +19,12 @@ class Keys:
         return f"{self.prefix}:{kind}:{{{user_id}}}"
 
     def timeline(self, owner_id: int) -> str:
-        """Sorted set of the post ids in an owner's home timeline."""
-        return self._key("tl", owner_id)
+        """List of the post ids in an owner's home timeline, oldest first (`tl` held a sorted set)."""
+        return self._key("tl2", owner_id)
 
     def timeline_meta(self, owner_id: int) -> str:
         """String holding the timeline's floor; its absence means the timeline is not materialized."""
-        return self._key("tlm", owner_id)
+        return self._key("tlm2", owner_id)
 
     def recent(self, author_id: int) -> str:
         """Sorted set of an author's newest post ids (the celebrity pull path)."""
