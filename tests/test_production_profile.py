@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import event, make_url
+from sqlalchemy import make_url
 from typer.testing import CliRunner
 
 import roost.runtime
@@ -20,6 +20,7 @@ from roost import cli
 from roost.adapters.redis.keys import Keys
 from roost.adapters.sql import migrate
 from roost.core.errors import Unavailable
+from roost.queries import feed
 from roost.queries.feed import recent_post_ids
 from roost.runtime import Runtime
 from roost.workers import fanout
@@ -210,51 +211,26 @@ _SEED = (
 )
 
 
-@asynccontextmanager
-async def _captured(rt: Runtime) -> AsyncIterator[list[tuple[str, Any]]]:
-    """Statements sent to the database inside the block, with their parameters."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    engines = [rt.db.engine.sync_engine, rt.db.reader.sync_engine]
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
-
-
-async def _plan(rt: Runtime, statement: tuple[str, Any]) -> str:
-    async with rt.db.read() as conn:
-        rows = await conn.exec_driver_sql("EXPLAIN " + statement[0], statement[1])
-    return "\n".join(str(r[0]) for r in rows)
-
-
 async def test_hot_queries_use_indexes_on_postgresql(tmp_path: Path) -> None:
     """The feed's rebuild and fallback queries and fan-out's follower paging, on a seeded graph."""
-    # Batches small against the seeded table, as 1,000 are against millions of followers in production.
-    async with running("production", tmp_path, fanout_batch_size=100) as rt:
+    async with running("production", tmp_path) as rt:
         async with rt.db.transaction() as conn:
             for statement in _SEED:
                 await conn.exec_driver_sql(statement)
         followees = list(range(2, 202))
         plans: dict[str, str] = {}
-        for name, before, limit in (("rebuild", None, 800), ("fallback", 1_020_000, 21)):
-            async with _captured(rt) as seen, rt.db.read() as conn:
+        async with rt.db.read() as conn:
+            for name, before, limit in (("rebuild", None, 800), ("fallback", 1_020_000, 21)):
                 assert (
                     len(await recent_post_ids(conn, followees, before=before, floor=0, limit=limit)) == limit
                 )
-            plans[name] = await _plan(rt, seen[-1])
-        async with _captured(rt) as seen:
-            batches = fanout._follower_batches(
-                rt.workers, 1, active_since=datetime.now(UTC) - timedelta(days=30)
-            )
-            assert len(await anext(batches)) == 100
-        plans["fanout"] = await _plan(rt, next(s for s in seen if "follows" in s[0]))
+                params = {"authors": followees, "before": before, "floor": 0, "limit": limit}
+                plans[name] = await feed._RECENT_POSTS[(before is not None, False)].explain(conn, params)
+            # Batches small against the seeded table, as 1,000 are against millions of followers.
+            since = datetime.now(UTC) - timedelta(days=30)
+            paging: dict[str, Any] = {"author": 1, "after": 0, "limit": 100, "since": since}
+            assert len(await fanout._ACTIVE_FOLLOWERS.fetch(conn, paging)) == 100
+            plans["fanout"] = await fanout._ACTIVE_FOLLOWERS.explain(conn, paging)
     for name, plan in plans.items():
         assert "Index" in plan, f"{name}: {plan}"
         assert "Seq Scan" not in plan, f"{name}: {plan}"

@@ -89,21 +89,32 @@ class HotQuery:
 
     async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """The rows, positionally, run in `conn`'s transaction on its driver connection."""
+        return await self._run(conn, params, prefix="")
+
+    async def explain(self, conn: AsyncConnection, params: Mapping[str, Any]) -> str:
+        """The database's plan for the statement as `fetch` runs it (EXPLAIN; EXPLAIN QUERY PLAN on SQLite)."""
+        prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+        return "\n".join(str(row[-1]) for row in await self._run(conn, params, prefix=prefix))
+
+    async def _run(
+        self, conn: AsyncConnection, params: Mapping[str, Any], *, prefix: str
+    ) -> list[Sequence[Any]]:
         compiled = self.compiled(conn.dialect)
+        sql = prefix + compiled.sql
         raw = await conn.get_raw_connection()
         counter = raw.info.get(COUNTER_KEY)
         if counter is not None:
-            counter.record(compiled.sql)
+            counter.record(sql)
         driver = raw.driver_connection
         if isinstance(driver, InlineConnection):
-            return driver.run(compiled.sql, compiled.args(params, self._lists, as_json=True))
+            return driver.run(sql, compiled.args(params, self._lists, as_json=True))
         if isinstance(driver, aiosqlite.Connection):  # an in-memory database keeps aiosqlite's thread
             args = compiled.args(params, self._lists, as_json=True)
-            async with driver.execute(compiled.sql, args) as cursor:
+            async with driver.execute(sql, args) as cursor:
                 return list(await cursor.fetchall())
         assert isinstance(driver, asyncpg.Connection)
         try:
-            return list(await driver.fetch(compiled.sql, *compiled.args(params, self._lists, as_json=False)))
+            return list(await driver.fetch(sql, *compiled.args(params, self._lists, as_json=False)))
         except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError) as exc:
             # The pool does not see errors raised beside SQLAlchemy: drop the connection here.
             raw.invalidate(exc)
