@@ -6,6 +6,7 @@ A purpose-built graph: one author with 10K active followers, 50 celebrities, rea
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import os
@@ -39,6 +40,8 @@ READERS = {"0": FANS + CELEBS + 1, "10": FANS + CELEBS + 2, "50": FANS + CELEBS 
 READER_500 = FANS + CELEBS + 4
 # Reads of each reader before the measured ones (more than CELEBS / REFILLS_PER_READ).
 WARM_READS = 20
+# Owners of full timelines in the steady-state push (item 6).
+FULL_OWNERS = 2_000
 
 
 def micro_graph(seed: int = 1) -> Graph:
@@ -168,11 +171,37 @@ async def run_micro(data_dir: Path, *, console: Console) -> dict[str, Any]:
         async with runtime.db.read() as conn:
             g = await viewer_graph(conn, viewer)
         result["cold_rebuild_500"] = {"following": len(g.sources) - 1 if g else 0, **latency_summary(cold)}
+
+        # 6: the steady state of fan-out: pushes into timelines already holding `timeline_cap` ids,
+        # as an active reader's are (the 10K fan-out above meets nearly empty ones).
+        result["push_into_full_timelines"] = await _push_into_full(runtime, uid[1 : FULL_OWNERS + 1])
     finally:
         await runtime.stop()
     result["load_average_after"] = os.getloadavg()
     console.print(result)
     return result
+
+
+async def _push_into_full(runtime: Runtime, owners: list[int]) -> dict[str, Any]:
+    store, cap = runtime.workers.timelines, runtime.settings.timeline_cap
+    oldest = runtime.ids.next_id()
+    filled = [oldest + i for i in range(cap)]
+    for i in range(0, len(owners), 50):
+        batch = owners[i : i + 50]
+        await asyncio.gather(*(store.begin_rebuild(o) for o in batch))
+        await asyncio.gather(*(store.finish_rebuild(o, filled, oldest) for o in batch))
+    seconds: list[float] = []
+    for _ in range(5):
+        post_id = runtime.ids.next_id()
+        started = time.perf_counter()
+        assert await store.push(post_id, owners) == len(owners)
+        seconds.append(time.perf_counter() - started)
+    return {
+        "owners": len(owners),
+        "entries_each": cap,
+        "inserts_per_second": statistics.median(len(owners) / s for s in seconds),
+        "runs": seconds,
+    }
 
 
 async def _read(runtime: Runtime, viewer: int, now: datetime) -> None:

@@ -2,13 +2,14 @@
 
 Per owner: a list of post ids `<prefix>:tl2:{owner}`, oldest first, and a meta key
 `<prefix>:tlm2:{owner}` holding the floor, both under the owner's hash tag so each Lua script
-touches one Cluster slot. Ids are 8-byte big-endian strings and the meta format, floor and exact cap
-are those of `idsets`; the list holds every pushed id >= the floor, distinct, in order, and never
-more than cap of them.
+touches one Cluster slot. Ids are 8-byte big-endian strings and the meta format and floor are
+those of `idsets`; the list holds every pushed id >= the floor, distinct, in order. It holds at most
+cap + slack ids (slack = cap / 8): one insert past that trims it to the newest cap and raises the
+floor, so trimming costs one LTRIM per slack inserts instead of one per insert.
 
 Why a list: a new post is nearly always the newest id of every timeline it enters, so it goes at
-the tail (RPUSH), and evicting the oldest at the cap takes the head (LTRIM): both touch only the
-list's ends. Sorted sets in the compact listpack encoding (`tl`, before) scanned the whole set twice
+the tail (RPUSH), and evicting the oldest takes the head (LTRIM): both touch only the list's
+ends. Sorted sets in the compact listpack encoding (`tl`, before) scanned the whole set twice
 on every ZADD (for the member, then for its place): about 37 us of Redis time per insert into a
 full timeline of 800, against ~7 us into a near-empty one. A list stays a compact quicklist
 (10-11 bytes per entry) at any length. An id that is not the newest (a redelivered or late event)
@@ -37,6 +38,12 @@ from roost.ports import TimelineWindow
 # batch does not block other clients for its whole length.
 PUSH_CHUNK = 1000
 
+
+def trim_slack(cap: int) -> int:
+    """Entries a timeline may hold beyond its cap before it is trimmed back to the cap."""
+    return max(1, cap // 8)
+
+
 # Helpers over an owner's list (on top of idsets.LUA_LIB: less, read_meta, write_meta, touch).
 _LIST_LIB = r"""
 -- The 0-based index of the first entry >= m (the list's length when there is none).
@@ -56,16 +63,16 @@ local function rewrite(list, entries, from)
   end
 end
 
--- Adds `members` (distinct, largest first) to `list`, skipping those below `bound`, keeping at most
--- cap entries by evicting the oldest. Returns the number added and kept, whether anything was
+-- Adds `members` (distinct, largest first) to `list`, skipping those below `bound`; past `limit`
+-- entries, keeps the newest `cap`. Returns the number added and kept, whether anything was
 -- evicted, and the new bound (the oldest entry kept, when anything was evicted).
-local function merge_into(list, cap, bound, members)
+local function merge_into(list, cap, limit, bound, members)
   local last = redis.call('LINDEX', list, -1)
   if #members == 1 and (not last or less(last, members[1])) then
-    -- The common case, a new post: append, and evict from the head at the cap.
-    if less(members[1], bound) then return 0, false, bound end
+    -- The common case, a new post: append (it is above the bound when it is above the last).
+    if not last and less(members[1], bound) then return 0, false, bound end
     local length = redis.call('RPUSH', list, members[1])
-    if length <= cap then return 1, false, bound end
+    if length <= limit then return 1, false, bound end
     redis.call('LTRIM', list, length - cap, -1)
     return 1, true, redis.call('LINDEX', list, 0)
   end
@@ -85,7 +92,8 @@ local function merge_into(list, cap, bound, members)
       j = j - 1
     end
   end
-  local from = math.max(n - cap, 0) + 1
+  local from = 1
+  if n > limit then from = n - cap + 1 end
   local added = 0
   for k = from, n do if fresh[k] then added = added + 1 end end
   local trimmed = from > 1
@@ -115,30 +123,31 @@ if stop == 0 then return {meta, {}} end
 return {meta, redis.call('LRANGE', KEYS[1], math.max(stop - limit, 0), stop - 1)}
 """
 
-# KEYS: list, meta. ARGV: cap, ttl, members largest first. Returns how many were added.
+# KEYS: list, meta. ARGV: cap, limit, ttl, members largest first. Returns how many were added.
 _INSERT = r"""
 local meta = redis.call('GET', KEYS[2])
 if not meta then return 0 end
 local floor, bound, pending = read_meta(meta)
-local added, trimmed, new_bound = merge_into(KEYS[1], tonumber(ARGV[1]), bound, argv_members(3))
+local cap, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local added, trimmed, new_bound = merge_into(KEYS[1], cap, limit, bound, argv_members(4))
 if trimmed then write_meta(KEYS[2], new_bound, pending) end
-touch(ARGV[2])
+touch(ARGV[3])
 return added
 """
 
-# KEYS: list and meta of each owner, in pairs. ARGV: cap, ttl, member. _INSERT of one member for a
-# whole batch of owners in one call; returns how many were added. Standalone Redis only: different
-# owners' keys live in different Cluster slots.
+# KEYS: list and meta of each owner, in pairs. ARGV: cap, limit, ttl, member. _INSERT of one member
+# for a whole batch of owners in one call; returns how many were added. Standalone Redis only:
+# different owners' keys live in different Cluster slots.
 _PUSH_MANY = r"""
-local cap, members, added = tonumber(ARGV[1]), {ARGV[3]}, 0
+local cap, limit, members, added = tonumber(ARGV[1]), tonumber(ARGV[2]), {ARGV[4]}, 0
 for i = 1, #KEYS, 2 do
   local meta = redis.call('GET', KEYS[i + 1])
   if meta then
     local floor, bound, pending = read_meta(meta)
-    local n, trimmed, new_bound = merge_into(KEYS[i], cap, bound, members)
+    local n, trimmed, new_bound = merge_into(KEYS[i], cap, limit, bound, members)
     if trimmed then write_meta(KEYS[i + 1], new_bound, pending) end
     added = added + n
-    touch_pair(ARGV[2], KEYS[i], KEYS[i + 1])
+    touch_pair(ARGV[3], KEYS[i], KEYS[i + 1])
   end
 end
 return added
@@ -165,20 +174,21 @@ touch(ARGV[1])
 return 1
 """
 
-# KEYS: list, meta. ARGV: cap, ttl, floor, members largest first. A dropped timeline stays dropped:
+# KEYS: list, meta. ARGV: cap, limit, ttl, floor, members largest first. A dropped timeline stays dropped:
 # the rebuild it finishes is obsolete.
 _FINISH_REBUILD = r"""
 local meta = redis.call('GET', KEYS[2])
 if not meta then return 0 end
 local floor, bound, pending = read_meta(meta)
 -- Ids below the bound were trimmed while pending, so the floor cannot go lower.
-local new_floor = ARGV[3]
+local new_floor = ARGV[4]
 if less(new_floor, bound) then new_floor = bound end
 local below = position(KEYS[1], new_floor)
 if below > 0 then redis.call('LTRIM', KEYS[1], below, -1) end
-local added, trimmed, new_bound = merge_into(KEYS[1], tonumber(ARGV[1]), new_floor, argv_members(4))
+local cap, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local added, trimmed, new_bound = merge_into(KEYS[1], cap, limit, new_floor, argv_members(5))
 write_meta(KEYS[2], new_bound, false)
-touch(ARGV[2])
+touch(ARGV[3])
 return 1
 """
 
@@ -206,6 +216,7 @@ class RedisTimelineStore:
         self._redis = redis
         self._keys = Keys(prefix)
         self._cap = cap
+        self._limit = cap + trim_slack(cap)
         # 0 means no expiry. With a TTL every write refreshes both keys together, so a set and
         # its meta expire at the same moment.
         self._ttl = ttl_seconds or 0
@@ -239,7 +250,7 @@ class RedisTimelineStore:
     async def push(self, post_id: int, owner_ids: Sequence[int]) -> int:
         if not owner_ids:
             return 0
-        args: list[EncodableT] = [self._cap, self._ttl, idsets.pack(post_id)]
+        args: list[EncodableT] = [self._cap, self._limit, self._ttl, idsets.pack(post_id)]
         if self._cluster:
             calls = [(self._pair(o), args) for o in owner_ids]
             return sum(await idsets.run_batch(self._redis, self._insert, calls))
@@ -255,7 +266,12 @@ class RedisTimelineStore:
     async def merge(self, owner_id: int, post_ids: Sequence[int]) -> None:
         if not post_ids:
             return
-        args: list[EncodableT] = [self._cap, self._ttl, *idsets.pack_sorted(post_ids, self._cap)]
+        args: list[EncodableT] = [
+            self._cap,
+            self._limit,
+            self._ttl,
+            *idsets.pack_sorted(post_ids, self._limit),
+        ]
         await idsets.run_script(self._redis, self._insert, self._pair(owner_id), args)
 
     async def remove(self, owner_id: int, post_ids: Sequence[int]) -> None:
@@ -279,9 +295,10 @@ class RedisTimelineStore:
     async def finish_rebuild(self, owner_id: int, post_ids: Sequence[int], floor: int) -> None:
         args: list[EncodableT] = [
             self._cap,
+            self._limit,
             self._ttl,
             idsets.pack(max(floor, 0)),
-            *idsets.pack_sorted(post_ids, self._cap),
+            *idsets.pack_sorted(post_ids, self._limit),
         ]
         await idsets.run_script(self._redis, self._finish, self._pair(owner_id), args)
 
