@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from roost.api import fast_lane
 from roost.api.routes import feed as feed_route
 from roost.core.security import Tokens
 from tests.support import Api, User
@@ -108,3 +109,17 @@ async def test_failures_have_the_routes_answers(api: Api, route_calls: list[int]
         assert fast.json() == routed.json(), (headers, params)
         assert fast.json()["error"]["code"] == code
     assert len(route_calls) <= len(cases)  # the route ran for the routed ones that got that far
+
+
+async def test_an_unexpected_failure_is_a_500_in_the_error_shape(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jane = await api.register()
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(fast_lane, "home_feed", broken)
+    r = await api.client.get("/api/feed", headers=jane.headers)
+    assert r.status_code == 500
+    assert r.json() == {"error": {"code": "internal_error", "message": "something went wrong on our side"}}

@@ -39,6 +39,11 @@ def roost_error_response(exc: RoostError) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, headers)
 
 
+def unexpected_error_response(exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "something went wrong on our side")
+
+
 def _describe(errors: list[Any]) -> tuple[str, str]:
     """The error code and a readable message for a request validation failure."""
     first = errors[0] if errors else {}
@@ -69,5 +74,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "something went wrong on our side")
+        return unexpected_error_response(exc)
