@@ -138,16 +138,43 @@ return added
 # KEYS: list and meta of each owner, in pairs. ARGV: cap, limit, ttl, member. _INSERT of one member
 # for a whole batch of owners in one call; returns how many were added. Standalone Redis only:
 # different owners' keys live in different Cluster slots.
+#
+# The common case takes two calls per owner: RPUSHX appends only to a list that exists (a
+# materialized timeline with at least one id; a list is never kept without its meta key), and the
+# id before it shows the append kept the order (the new id is above the last, so above the floor).
+# Otherwise the append is undone and the owner takes the general path, meta key first.
 _PUSH_MANY = r"""
-local cap, limit, members, added = tonumber(ARGV[1]), tonumber(ARGV[2]), {ARGV[4]}, 0
+local cap, limit, member, added = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4], 0
 for i = 1, #KEYS, 2 do
-  local meta = redis.call('GET', KEYS[i + 1])
-  if meta then
-    local floor, bound, pending = read_meta(meta)
-    local n, trimmed, new_bound = merge_into(KEYS[i], cap, limit, bound, members)
-    if trimmed then write_meta(KEYS[i + 1], new_bound, pending) end
-    added = added + n
-    touch_pair(ARGV[3], KEYS[i], KEYS[i + 1])
+  local list, meta_key = KEYS[i], KEYS[i + 1]
+  local appended = false
+  local length = redis.call('RPUSHX', list, member)
+  if length > 0 then
+    if less(redis.call('LINDEX', list, -2), member) then
+      appended = true
+      added = added + 1
+      if length > limit then
+        local meta = redis.call('GET', meta_key)
+        if meta then
+          local floor, bound, pending = read_meta(meta)
+          redis.call('LTRIM', list, length - cap, -1)
+          write_meta(meta_key, redis.call('LINDEX', list, 0), pending)
+        end
+      end
+      touch_pair(ARGV[3], list, meta_key)
+    else
+      redis.call('RPOP', list)
+    end
+  end
+  if not appended then
+    local meta = redis.call('GET', meta_key)
+    if meta then
+      local floor, bound, pending = read_meta(meta)
+      local n, trimmed, new_bound = merge_into(list, cap, limit, bound, {member})
+      if trimmed then write_meta(meta_key, new_bound, pending) end
+      added = added + n
+      touch_pair(ARGV[3], list, meta_key)
+    end
   end
 end
 return added
