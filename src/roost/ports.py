@@ -37,6 +37,12 @@ class TimelineWindow:
 PENDING_FLOOR = (1 << 63) - 1
 
 
+def trim_slack(cap: int) -> int:
+    """Ids a timeline may hold beyond its cap; one more, and it is trimmed back to the newest cap
+    (trimming once per `slack` inserts instead of on every one)."""
+    return max(1, cap // 8)
+
+
 class TimelineStore(Protocol):
     """Materialized home timelines: capped sets of post ids per owner."""
 

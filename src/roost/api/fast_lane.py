@@ -15,15 +15,13 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from roost.api.deps import DEFAULT_LIMIT, MAX_LIMIT, viewer_of
+from roost.api.deps import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, json_body, signed_in, viewer_of
 from roost.api.errors import roost_error_response, unexpected_error_response
-from roost.core.errors import RoostError, Unauthorized
+from roost.core.errors import RoostError
 from roost.queries.feed import home_feed
 from roost.runtime import Runtime, utcnow
-from roost.views import FeedPage
 
 PATH = "/api/feed"
-MAX_CURSOR = 200  # as the route's `Cursor` query parameter
 _HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -43,9 +41,7 @@ class FeedFastLane:
         limit, cursor = query
         authorization = _header(scope, b"authorization")
         try:
-            viewer = await viewer_of(self.runtime, authorization)
-            if viewer is None:
-                raise Unauthorized("authentication required")
+            viewer = signed_in(await viewer_of(self.runtime, authorization))
             page = await home_feed(
                 self.runtime.feed, viewer_id=viewer, cursor=cursor, limit=limit, now=utcnow()
             )
@@ -55,7 +51,7 @@ class FeedFastLane:
         except Exception as exc:  # in front of FastAPI's middleware: answered as its handler would
             await unexpected_error_response(exc)(scope, receive, send)
             return
-        body = FeedPage.__pydantic_serializer__.to_json(page, by_alias=True)
+        body = json_body(page)
         headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

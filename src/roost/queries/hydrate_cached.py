@@ -119,6 +119,9 @@ def _live_query(id_list: IdList, *, with_viewer: bool) -> Any:
     )
 
 
+# Positions in a live row (see `_live_query` and `_row`).
+_ID, _AUTHOR_ID, _VISIBLE = 0, 1, -1
+
 # Read with every page: run on the driver's connection (see `hot`).
 _LIVE_FOR_VIEWER = HotQuery(partial(_live_query, with_viewer=True), lists=["ids"])
 _LIVE_ANONYMOUS = HotQuery(partial(_live_query, with_viewer=False), lists=["ids"])
@@ -138,18 +141,18 @@ async def load_through_cache(
         live = await _LIVE_FOR_VIEWER.fetch(conn, {"ids": wanted, "viewer": viewer_id})
     if not live:
         return {}, set()
-    entries = await cache.get([r[0] for r in live])
-    missing = [r[0] for r in live if r[0] not in entries]
+    entries = await cache.get([r[_ID] for r in live])
+    missing = [r[_ID] for r in live if r[_ID] not in entries]
     if missing:
         filled = await _post_entries(conn, missing)
         await cache.put(filled)
         entries.update(filled)
     rows: dict[int, Any] = {}
     for r in live:
-        post = entries.get(r[0])
+        post = entries.get(r[_ID])
         if post is not None:  # else gone between the two reads
-            rows[r[0]] = _row(r, post)
-    return rows, {r[1] for r in live if r[13]}
+            rows[r[_ID]] = _row(r, post)
+    return rows, {r[_AUTHOR_ID] for r in live if r[_VISIBLE]}
 
 
 async def _post_entries(conn: AsyncConnection, post_ids: list[int]) -> dict[int, Mapping[str, Any]]:

@@ -24,7 +24,7 @@ from roost.adapters.redis.idsets import unpack
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.recent import RedisRecentPosts
 from roost.adapters.redis.timelines import RedisTimelineStore
-from roost.ports import PENDING_FLOOR, TimelineWindow
+from roost.ports import PENDING_FLOOR, TimelineWindow, trim_slack
 
 BIG = 1 << 62  # ids in the 63-bit range, beyond what a double holds exactly
 
@@ -82,7 +82,7 @@ async def test_cap_and_floor_after_many_pushes(
     client: redis.asyncio.Redis, prefix: str, cluster: bool
 ) -> None:
     cap = 10
-    limit = cap + timelines.trim_slack(cap)
+    limit = cap + trim_slack(cap)
     s = store(client, prefix, cap=cap, cluster=cluster)
     await materialize(s, 1)
     ids = [BIG + i for i in range(1, 51)]
@@ -432,7 +432,7 @@ class Model:
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        self.limit = cap + timelines.trim_slack(cap)
+        self.limit = cap + trim_slack(cap)
         self.timelines: dict[int, ModelTimeline] = {}
 
     def _insert(self, t: ModelTimeline, ids: Sequence[int], bound: int) -> int:

@@ -18,7 +18,7 @@ from roost.adapters.sql.database import Database
 from roost.adapters.sql.dialect import insert_ignoring_duplicates
 from roost.adapters.sql.hot import HotQuery
 from roost.adapters.sql.tables import timeline_entries, timeline_meta
-from roost.ports import PENDING_FLOOR, TimelineWindow
+from roost.ports import PENDING_FLOOR, TimelineWindow, trim_slack
 
 _CHUNK = 500
 
@@ -49,7 +49,7 @@ class SqlTimelineStore:
     def __init__(self, db: Database, *, cap: int) -> None:
         self._db = db
         self._cap = cap
-        self._slack = max(1, cap // 8)
+        self._slack = trim_slack(cap)
 
     async def window(
         self, owner_id: int, *, before: int | None, limit: int, conn: AsyncConnection | None = None

@@ -32,16 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.adapters.redis import idsets
 from roost.adapters.redis.client import RedisClient, decodes_responses
 from roost.adapters.redis.keys import Keys
-from roost.ports import TimelineWindow
+from roost.ports import TimelineWindow, trim_slack
 
 # Owners per script call of a standalone push: a few milliseconds of server time each, so a big
 # batch does not block other clients for its whole length.
 PUSH_CHUNK = 1000
-
-
-def trim_slack(cap: int) -> int:
-    """Entries a timeline may hold beyond its cap before it is trimmed back to the cap."""
-    return max(1, cap // 8)
 
 
 # Helpers over an owner's list (on top of idsets.LUA_LIB: less, read_meta, write_meta, touch).
@@ -67,15 +62,6 @@ end
 -- entries, keeps the newest `cap`. Returns the number added and kept, whether anything was
 -- evicted, and the new bound (the oldest entry kept, when anything was evicted).
 local function merge_into(list, cap, limit, bound, members)
-  local last = redis.call('LINDEX', list, -1)
-  if #members == 1 and (not last or less(last, members[1])) then
-    -- The common case, a new post: append (it is above the bound when it is above the last).
-    if not last and less(members[1], bound) then return 0, false, bound end
-    local length = redis.call('RPUSH', list, members[1])
-    if length <= limit then return 1, false, bound end
-    redis.call('LTRIM', list, length - cap, -1)
-    return 1, true, redis.call('LINDEX', list, 0)
-  end
   local old = redis.call('LRANGE', list, 0, -1)
   local merged, fresh = {}, {}
   local i, j, n = 1, #members, 0
@@ -100,6 +86,36 @@ local function merge_into(list, cap, limit, bound, members)
   if added > 0 or trimmed then rewrite(list, merged, from) end
   if trimmed then bound = merged[from] end
   return added, trimmed, bound
+end
+
+-- One new id into one owner's timeline; 1 if added. The common case takes two calls: RPUSHX
+-- appends only to a list that exists (a materialized timeline with at least one id; a list is never
+-- kept without its meta key), and the id before it shows the order held (so the new id is above the
+-- floor too). Otherwise the append is undone and the owner takes the general merge, meta key first.
+local function push_one(list, meta_key, cap, limit, member, ttl)
+  local length = redis.call('RPUSHX', list, member)
+  if length > 0 then
+    if less(redis.call('LINDEX', list, -2), member) then
+      if length > limit then
+        local meta = redis.call('GET', meta_key)
+        if meta then
+          local floor, bound, pending = read_meta(meta)
+          redis.call('LTRIM', list, length - cap, -1)
+          write_meta(meta_key, redis.call('LINDEX', list, 0), pending)
+        end
+      end
+      touch_pair(ttl, list, meta_key)
+      return 1
+    end
+    redis.call('RPOP', list)
+  end
+  local meta = redis.call('GET', meta_key)
+  if not meta then return 0 end
+  local floor, bound, pending = read_meta(meta)
+  local added, trimmed, new_bound = merge_into(list, cap, limit, bound, {member})
+  if trimmed then write_meta(meta_key, new_bound, pending) end
+  touch_pair(ttl, list, meta_key)
+  return added
 end
 
 local function argv_members(first)
@@ -135,47 +151,13 @@ touch(ARGV[3])
 return added
 """
 
-# KEYS: list and meta of each owner, in pairs. ARGV: cap, limit, ttl, member. _INSERT of one member
-# for a whole batch of owners in one call; returns how many were added. Standalone Redis only:
-# different owners' keys live in different Cluster slots.
-#
-# The common case takes two calls per owner: RPUSHX appends only to a list that exists (a
-# materialized timeline with at least one id; a list is never kept without its meta key), and the
-# id before it shows the append kept the order (the new id is above the last, so above the floor).
-# Otherwise the append is undone and the owner takes the general path, meta key first.
+# KEYS: list and meta of each owner, in pairs. ARGV: cap, limit, ttl, member. One new id for a
+# batch of owners in one call (one owner per call on Cluster: each owner's keys share a slot, different
+# owners' do not); returns how many were added.
 _PUSH_MANY = r"""
-local cap, limit, member, added = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4], 0
+local cap, limit, added = tonumber(ARGV[1]), tonumber(ARGV[2]), 0
 for i = 1, #KEYS, 2 do
-  local list, meta_key = KEYS[i], KEYS[i + 1]
-  local appended = false
-  local length = redis.call('RPUSHX', list, member)
-  if length > 0 then
-    if less(redis.call('LINDEX', list, -2), member) then
-      appended = true
-      added = added + 1
-      if length > limit then
-        local meta = redis.call('GET', meta_key)
-        if meta then
-          local floor, bound, pending = read_meta(meta)
-          redis.call('LTRIM', list, length - cap, -1)
-          write_meta(meta_key, redis.call('LINDEX', list, 0), pending)
-        end
-      end
-      touch_pair(ARGV[3], list, meta_key)
-    else
-      redis.call('RPOP', list)
-    end
-  end
-  if not appended then
-    local meta = redis.call('GET', meta_key)
-    if meta then
-      local floor, bound, pending = read_meta(meta)
-      local n, trimmed, new_bound = merge_into(list, cap, limit, bound, {member})
-      if trimmed then write_meta(meta_key, new_bound, pending) end
-      added = added + n
-      touch_pair(ARGV[3], list, meta_key)
-    end
-  end
+  added = added + push_one(KEYS[i], KEYS[i + 1], cap, limit, ARGV[4], ARGV[3])
 end
 return added
 """
@@ -280,7 +262,7 @@ class RedisTimelineStore:
         args: list[EncodableT] = [self._cap, self._limit, self._ttl, idsets.pack(post_id)]
         if self._cluster:
             calls = [(self._pair(o), args) for o in owner_ids]
-            return sum(await idsets.run_batch(self._redis, self._insert, calls))
+            return sum(await idsets.run_batch(self._redis, self._push_many, calls))
         # A few script calls of a bounded size in one pipeline: one round trip, and no single
         # call blocks the server for long. The member and arguments are sent once per call.
         timeline, meta = self._timeline_format, self._meta_format

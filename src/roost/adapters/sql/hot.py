@@ -52,15 +52,14 @@ class _Compiled:
     sql: str
     order: tuple[str, ...]  # parameter names in the order the driver takes them
     constants: dict[str, Any]  # values fixed in the statement (literals become parameters too)
-    # The column types' conversions (a UTC datetime to SQLite's naive text, say), where there are any.
-    processors: dict[str, Callable[[Any], Any]]
+    # Per parameter, what the driver needs instead of the value: the column type's conversion (a UTC
+    # datetime to SQLite's naive text, say), or a JSON array for SQLite's id lists.
+    converters: dict[str, Callable[[Any], Any]]
 
-    def args(self, params: Mapping[str, Any], lists: frozenset[str], *, as_json: bool) -> list[Any]:
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
         values = {**self.constants, **params}
-        for name, process in self.processors.items():
-            values[name] = process(values[name])
-        if as_json:
-            return [json.dumps(values[name]) if name in lists else values[name] for name in self.order]
+        for name, convert in self.converters.items():
+            values[name] = convert(values[name])
         return [values[name] for name in self.order]
 
 
@@ -78,12 +77,14 @@ class HotQuery:
             compiled = self._build(_id_list_for(dialect.name)).compile(dialect=dialect)
             assert "POSTCOMPILE" not in compiled.string, "a hot statement's SQL must not depend on its values"
             constants = {name: value for name, value in compiled.params.items() if value is not None}
-            processors = {
+            converters: dict[str, Callable[[Any], Any]] = {
                 bind.key: process
                 for bind in compiled.binds.values()
                 if bind.key not in self._lists and (process := bind.type.bind_processor(dialect)) is not None
             }
-            found = _Compiled(compiled.string, tuple(compiled.positiontup or ()), constants, processors)
+            if dialect.name == "sqlite":
+                converters.update(dict.fromkeys(self._lists, json.dumps))
+            found = _Compiled(compiled.string, tuple(compiled.positiontup or ()), constants, converters)
             self._compiled[dialect.name] = found
         return found
 
@@ -106,15 +107,15 @@ class HotQuery:
         if counter is not None:
             counter.record(sql)
         driver = raw.driver_connection
+        args = compiled.args(params)
         if isinstance(driver, InlineConnection):
-            return driver.run(sql, compiled.args(params, self._lists, as_json=True))
+            return driver.run(sql, args)
         if isinstance(driver, aiosqlite.Connection):  # an in-memory database keeps aiosqlite's thread
-            args = compiled.args(params, self._lists, as_json=True)
             async with driver.execute(sql, args) as cursor:
                 return list(await cursor.fetchall())
         assert isinstance(driver, asyncpg.Connection)
         try:
-            return list(await driver.fetch(sql, *compiled.args(params, self._lists, as_json=False)))
+            return list(await driver.fetch(sql, *args))
         except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError) as exc:
             # The pool does not see errors raised beside SQLAlchemy: drop the connection here.
             raw.invalidate(exc)
