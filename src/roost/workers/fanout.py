@@ -24,9 +24,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Followers in a fan-out's first batch (later ones double up to `fanout_batch_size`).
-FIRST_BATCH = 500
-
 
 async def on_post_created(ctx: WorkerContext, event: Event) -> None:
     post_id = int(event.payload["postId"])
@@ -156,12 +153,8 @@ async def _overlapped(
 async def _follower_batches(
     ctx: WorkerContext, author_id: int, *, active_since: datetime | None
 ) -> AsyncIterator[list[int]]:
-    """Followers in id order, a batch at a time; only those active since the cutoff when given.
-
-    The first batches are small and each is twice the last, up to `fanout_batch_size`: nothing can
-    overlap the first page's query, so a small one gets the first pushes going sooner.
-    """
-    last, size = 0, min(FIRST_BATCH, ctx.settings.fanout_batch_size)
+    """Followers in id order, a batch at a time; only those active since the cutoff when given."""
+    last, size = 0, ctx.settings.fanout_batch_size
     query = _FOLLOWERS if active_since is None else _ACTIVE_FOLLOWERS
     while True:
         params = {"author": author_id, "after": last, "limit": size, "since": active_since}
@@ -172,7 +165,7 @@ async def _follower_batches(
         yield batch
         if len(batch) < size:
             return
-        last, size = batch[-1], min(2 * size, ctx.settings.fanout_batch_size)
+        last = batch[-1]
 
 
 def _followers_query(active: bool) -> Any:
