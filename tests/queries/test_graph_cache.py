@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,3 +123,22 @@ async def test_an_unchanged_graph_is_not_read_again(profile: str, tmp_path: Path
         rt.db.statements.reset()
         await _feed(rt, viewer)
         assert [s for s in rt.db.statements.recent if "UNION" in s.upper()]
+
+
+async def test_activity_recorded_by_a_read_reaches_the_cached_graph(profile: str, tmp_path: Path) -> None:
+    """Reads mark the viewer active once an hour: a cached graph with the old time would mark it
+    again on every page, one that never saw the new time would never mark it again."""
+    async with running(profile, tmp_path) as rt:
+        viewer = await _user(rt, "viewer")
+        start = _now()
+
+        async def marks_active(at: datetime) -> bool:
+            rt.db.statements.reset()
+            await home_feed(rt.feed, viewer_id=viewer, cursor=None, limit=20, now=at)
+            return any(s.upper().startswith("UPDATE USERS") for s in rt.db.statements.recent)
+
+        assert await marks_active(start + timedelta(hours=2))
+        assert not await marks_active(start + timedelta(hours=2, minutes=1))
+        assert not await marks_active(start + timedelta(hours=2, minutes=30))
+        assert await marks_active(start + timedelta(hours=3, minutes=5))
+        assert not await marks_active(start + timedelta(hours=3, minutes=6))

@@ -112,7 +112,8 @@ class GraphCache:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._entries: OrderedDict[int, tuple[tuple[int, int | None], ViewerGraph]] = OrderedDict()
+        # viewer -> (version key, last_active_at as the database gave it, graph)
+        self._entries: OrderedDict[int, tuple[tuple[int, int | None], Any, ViewerGraph]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -129,12 +130,16 @@ class GraphCache:
         entry = self._entries.get(viewer_id)
         if entry is not None and entry[0] == key:
             self._entries.move_to_end(viewer_id)
-            return replace(entry[1], last_active_at=_utc(last_active_at))
+            if entry[1] == last_active_at:  # activity is recorded hourly: usually unchanged
+                return entry[2]
+            moved = replace(entry[2], last_active_at=_utc(last_active_at))
+            self._entries[viewer_id] = (key, last_active_at, moved)
+            return moved
         # Read after the versions: the graph is at least as new as the key it is stored under.
         graph = await viewer_graph(conn, viewer_id)
         if graph is None:
             return None
-        self._entries[viewer_id] = (key, graph)
+        self._entries[viewer_id] = (key, last_active_at, graph)
         self._entries.move_to_end(viewer_id)
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

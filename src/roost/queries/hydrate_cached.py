@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, not_, or_, select, union
+from sqlalchemy import BigInteger, bindparam, not_, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.hot import HotQuery, IdList
@@ -25,9 +25,12 @@ from roost.ports import PostCache
 from roost.queries.flags import viewer_flag, viewer_flag_columns
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedRow:
-    """A post as `hydrate` reads it, with the attributes of a `load_posts` row."""
+    """A post as `hydrate` reads it, with the attributes of a `load_posts` row.
+
+    Not frozen: a frozen dataclass's __init__ sets each of these fields through object.__setattr__,
+    which made building a page's rows cost more than reading them (11 vs 4 us a row)."""
 
     id: int
     author_id: int
@@ -83,7 +86,8 @@ def _live_query(id_list: IdList, *, with_viewer: bool) -> Any:
         .cte("page")
     )
     original = posts.alias("original")
-    wanted = union(
+    # UNION ALL: the IN below ignores repeats; UNION's de-duplication took SQLite a third of the query.
+    wanted = union_all(
         select(page.c.id),
         select(page.c.repost_of_id),
         select(page.c.quote_of_id),
@@ -189,26 +193,26 @@ def _row(live: Sequence[Any], post: Mapping[str, Any]) -> CachedRow:
         reposted,
         _visible,
     ) = live
-    return CachedRow(
-        id=post_id,
-        author_id=author_id,
-        content=post["content"],
-        hashtags=post["hashtags"],
-        mentions=post["mentions"],
-        media=post["media"],
-        reply_to_id=post["replyToId"],
-        quote_of_id=post["quoteOfId"],
-        repost_of_id=post["repostOfId"],
-        created_at=datetime.fromisoformat(post["createdAt"]),
-        like_count=like_count,
-        reply_count=reply_count,
-        repost_count=repost_count,
-        quote_count=quote_count,
-        liked=bool(liked),
-        reposted=bool(reposted),
-        bookmarked=bool(bookmarked),
-        author_username=username,
-        author_display_name=display_name,
-        author_avatar_url=avatar_url,
-        author_is_verified=bool(is_verified),
+    return CachedRow(  # positionally: a page builds dozens
+        post_id,
+        author_id,
+        post["content"],
+        post["hashtags"],
+        post["mentions"],
+        post["media"],
+        post["replyToId"],
+        post["quoteOfId"],
+        post["repostOfId"],
+        datetime.fromisoformat(post["createdAt"]),
+        like_count,
+        reply_count,
+        repost_count,
+        quote_count,
+        bool(liked),
+        bool(reposted),
+        bool(bookmarked),
+        username,
+        display_name,
+        avatar_url,
+        bool(is_verified),
     )
