@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
@@ -11,9 +12,17 @@ from pydantic.alias_generators import to_camel
 Id = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
 
 
+# Rendered times of recent posts: pages show the same posts over and over, and formatting an aware
+# datetime (3-4 us) was, with pydantic's call into Python, half the time of serializing a feed page.
+# A hit costs 0.3 us. Equal instants share an entry (equal aware datetimes hash alike), so it renders
+# the instant in UTC whatever the zone it came in.
+_RENDERED_TIMES = 16_384
+
+
+@lru_cache(maxsize=_RENDERED_TIMES)
 def _iso_z(moment: datetime) -> str:
-    """2026-11-22T03:04:05.678Z: a UTC time (as every datetime of ours is) to the millisecond."""
-    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
+    """2026-11-22T03:04:05.678Z: an aware time in UTC, to the millisecond (truncated)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 Timestamp = Annotated[datetime, PlainSerializer(_iso_z, return_type=str, when_used="json")]
