@@ -6,9 +6,12 @@ import random
 from collections.abc import Callable
 
 import redis.asyncio
+from hypothesis import given
+from hypothesis import strategies as st
 
+from roost.adapters.redis import idsets
 from roost.adapters.redis.keys import Keys
-from roost.adapters.redis.recent import RedisRecentPosts
+from roost.adapters.redis.recent import RedisRecentPosts, _newest_of
 
 BIG = 1 << 62
 
@@ -141,3 +144,24 @@ async def test_newest_merges_the_lists_in_redis_as_the_per_author_reads_would(
         assert await r.newest(authors, before=before, floor=floor, limit=limit) == (expected, cannot)
         assert round_trips() - started == 1
     assert await r.newest([], before=None, floor=0, limit=5) == ([], [])
+
+
+@given(
+    lists=st.lists(st.one_of(st.none(), st.sets(st.integers(0, 2**63 - 1), max_size=30)), max_size=12),
+    limit=st.integers(0, 40),
+)
+def test_the_newest_of_sorted_lists_are_those_of_their_union(
+    lists: list[set[int] | None], limit: int
+) -> None:
+    """Each author's ids are its own: the lists never share an id."""
+    seen: set[int] = set()
+    replies: list[list[bytes] | None] = []
+    for ids in lists:
+        if ids is None:
+            replies.append(None)
+            continue
+        own = sorted(ids - seen, reverse=True)
+        seen.update(own)
+        replies.append([idsets.pack(i) for i in own])
+    expected = sorted(seen, reverse=True)[:limit]
+    assert [idsets.unpack(m) for m in _newest_of(replies, limit)] == expected
