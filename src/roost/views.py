@@ -21,8 +21,9 @@ _RENDERED_TIMES = 16_384
 
 @lru_cache(maxsize=_RENDERED_TIMES)
 def _iso_z(moment: datetime) -> str:
-    """2026-11-22T03:04:05.678Z: an aware time in UTC, to the millisecond (truncated)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:23] + "Z"
+    """2026-11-22T03:04:05.678Z: the time in UTC, to the millisecond (truncated); naive is UTC."""
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 Timestamp = Annotated[datetime, PlainSerializer(_iso_z, return_type=str, when_used="json")]

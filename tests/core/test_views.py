@@ -18,6 +18,8 @@ def _rendered(moment: datetime) -> str:
 def test_times_render_in_utc_to_the_millisecond() -> None:
     assert _rendered(datetime(2026, 1, 15, 10, 30, 0, 123_999, tzinfo=UTC)) == "2026-01-15T10:30:00.123Z"
     assert _rendered(datetime(2026, 1, 15, 10, 30, 0, tzinfo=UTC)) == "2026-01-15T10:30:00.000Z"
+    # Naive times (none of ours should be) are taken as UTC, not as the machine's local time.
+    assert _rendered(datetime(2026, 1, 15, 11, 0, 0, 5_000)) == "2026-01-15T11:00:00.005Z"
 
 
 def test_the_same_instant_renders_alike_from_any_zone_in_any_order() -> None:
