@@ -190,11 +190,15 @@ async def _assemble(
                 page = await ctx.timelines.window(graph.viewer_id, before=position, limit=batch, conn=conn)
                 cached, cached_limit = (page.post_ids if page else []), batch
             first_window = None
-            pulled_ids = await ctx.pull.pull(conn, pulled, before=position, floor=floor, limit=batch)
+            # Pulled ids below a full window's last id would fall below `bound` and be dropped:
+            # not reading them spares the pull all older posts of the followed celebrities.
+            cached_full = len(cached) >= cached_limit
+            pull_floor = max(floor, cached[-1]) if cached_full else floor
+            pulled_ids = await ctx.pull.pull(conn, pulled, before=position, floor=pull_floor, limit=batch)
             # Below the smallest id of a source that came back full, that source may have more:
             # only ids at or above that bound are known to be complete.
             bound = max(
-                cached[-1] if len(cached) >= cached_limit else floor,
+                cached[-1] if cached_full else floor,
                 pulled_ids[-1] if len(pulled_ids) >= batch else floor,
             )
             candidates = sorted({i for i in (*cached, *pulled_ids) if i >= bound}, reverse=True)
