@@ -30,7 +30,7 @@ class CachedRow:
     """A post as `hydrate` reads it, with the attributes of a `load_posts` row.
 
     Not frozen: a frozen dataclass's __init__ sets each of these fields through object.__setattr__,
-    which made building a page's rows cost more than reading them (11 vs 4 us a row)."""
+    which made building a row cost 6.8 us instead of 2.6 (about a tenth of a page)."""
 
     id: int
     author_id: int
