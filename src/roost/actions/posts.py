@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, or_, select, update
+from sqlalchemy import Column, Insert, Table, Update, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.database import Database
-from roost.adapters.sql.outbox import emit
+from roost.adapters.sql.hot import HotWrite
+from roost.adapters.sql.outbox import emit, event_params, insert_event
 from roost.adapters.sql.tables import blocks, follows, posts, users
 from roost.core.errors import Forbidden, NotFound, ValidationFailed
 from roost.core.ids import IdGenerator
@@ -44,33 +45,66 @@ async def create_post(
         raise ValidationFailed(
             f"content must be 1 to {MAX_POST_CHARS} characters after trimming (got {length})"
         )
+    mentioned = extract_mentions(text)
+    mentions: list[dict[str, str]] = []
+    if mentioned or reply_to_id is not None or quote_of_id is not None:
+        async with db.read() as conn:
+            mentions = await _resolve_mentions(conn, mentioned)
+            if reply_to_id is not None:
+                await _require_visible_post(conn, reply_to_id, "replyToId", viewer_id=author_id)
+            if quote_of_id is not None:
+                await _require_visible_post(conn, quote_of_id, "quoteOfId", viewer_id=author_id)
     post_id = ids.next_id()
-    async with db.transaction() as conn:
-        mentions = await _resolve_mentions(conn, extract_mentions(text))
-        if reply_to_id is not None:
-            await _require_visible_post(conn, reply_to_id, "replyToId", viewer_id=author_id)
-        if quote_of_id is not None:
-            await _require_visible_post(conn, quote_of_id, "quoteOfId", viewer_id=author_id)
-        await conn.execute(
-            posts.insert().values(
-                id=post_id,
-                author_id=author_id,
-                content=text,
-                hashtags=extract_hashtags(text),
-                mentions=mentions,
-                media=[],
-                reply_to_id=reply_to_id,
-                quote_of_id=quote_of_id,
-                created_at=now,
-            )
-        )
-        await _bump_post_count(conn, author_id, +1)
-        if reply_to_id is not None:
-            await _bump(conn, reply_to_id, posts.c.reply_count, +1)
-        if quote_of_id is not None:
-            await _bump(conn, quote_of_id, posts.c.quote_count, +1)
-        await emit(conn, ids, POST_CREATED, key=author_id, payload={"postId": post_id, "authorId": author_id})
+    await db.write_once(
+        _WRITE_POST,
+        {
+            "post_id": post_id,
+            "author_id": author_id,
+            "content": text,
+            "hashtags": extract_hashtags(text),
+            "mentions": mentions,
+            "media": [],
+            "reply_to_id": reply_to_id,
+            "quote_of_id": quote_of_id,
+            "created_at": now,
+            **event_params(
+                ids, POST_CREATED, key=author_id, payload={"postId": post_id, "authorId": author_id}
+            ),
+        },
+    )
     return post_id
+
+
+def _insert_post() -> Insert:
+    names = (
+        "author_id",
+        "content",
+        "hashtags",
+        "mentions",
+        "media",
+        "reply_to_id",
+        "quote_of_id",
+        "created_at",
+    )
+    return posts.insert().values(id=bindparam("post_id"), **{name: bindparam(name) for name in names})
+
+
+def _count_reply(column: Column[int], target: str) -> Callable[[], Update]:
+    # A post that is no reply (or quote) has NULL here: the update then matches no row.
+    return lambda: update(posts).where(posts.c.id == bindparam(target)).values({column: column + 1})
+
+
+# A new post: its row, its author's post count, the counts of the post it replies to or quotes,
+# and its event. One statement on PostgreSQL (see `HotWrite`); the checks read before it.
+_WRITE_POST = HotWrite(
+    _insert_post,
+    lambda: (
+        update(users).where(users.c.id == bindparam("author_id")).values(post_count=users.c.post_count + 1)
+    ),
+    _count_reply(posts.c.reply_count, "reply_to_id"),
+    _count_reply(posts.c.quote_count, "quote_of_id"),
+    insert_event,
+)
 
 
 async def delete_post(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -187,6 +187,18 @@ class Database:
         else:
             async with self._begin(write=True) as conn:
                 yield conn
+        for listener in self._commit_listeners:
+            listener()
+
+    async def write_once(self, write: hot.HotWrite, params: Mapping[str, Any]) -> None:
+        """Run `write` as a transaction of its own. On PostgreSQL it is one statement, sent in
+        autocommit: one round trip, where BEGIN, the statement and COMMIT would be three."""
+        if self.is_sqlite:
+            async with self.transaction() as conn:
+                await write.run(conn, params)
+            return
+        async with self._begin(write=False) as conn:  # the reader engine: autocommit
+            await write.run(conn, params)
         for listener in self._commit_listeners:
             listener()
 

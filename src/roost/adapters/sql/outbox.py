@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import outbox
@@ -29,6 +29,28 @@ async def emit(
         )
     )
     return event
+
+
+def insert_event() -> Insert:
+    """The outbox row as a part of a `HotWrite`, its values from `event_params`."""
+    return outbox.insert().values(
+        id=bindparam("event_id"),
+        topic=bindparam("event_topic"),
+        partition_key=bindparam("event_key"),
+        payload=bindparam("event_payload"),
+        created_at=bindparam("event_at"),
+    )
+
+
+def event_params(ids: IdGenerator, topic: str, *, key: int, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of `insert_event`: the event `emit` would write."""
+    return {
+        "event_id": ids.next_id(),
+        "event_topic": topic,
+        "event_key": key,
+        "event_payload": dict(payload),
+        "event_at": datetime.now(UTC),
+    }
 
 
 async def unsent(conn: AsyncConnection, *, limit: int) -> list[Event]:
