@@ -293,3 +293,21 @@ async def test_reply_or_quote_of_a_post_the_author_cannot_see_is_400(api: Api, f
         r = await create(api, author, content="own", **{field: target})
         assert r.status_code == 201, r.text
     assert (await api.client.get(f"/api/users/{bob.id}")).json()["postCount"] == 0
+
+
+async def test_a_block_hides_posts_both_ways_and_unblocking_shows_them_again(api: Api) -> None:
+    jane, bob = await api.register("jane"), await api.register("bob")
+    janes, bobs = await api.post(jane, "jane's"), await api.post(bob, "bob's")
+    await api.client.post(f"/api/users/{bob.id}/block", headers=jane.headers)
+    for viewer, post_id in ((bob, janes), (jane, bobs)):
+        r = await api.client.get(f"/api/posts/{post_id}", headers=viewer.headers)
+        assert r.status_code == 404, r.text
+        assert_error(r.json(), "not_found")
+    r = await api.client.get(f"/api/users/{jane.id}/posts", headers=bob.headers)
+    assert r.status_code == 403
+    for viewer, post_id in ((jane, janes), (bob, bobs)):  # their own posts stay theirs to see
+        assert (await api.client.get(f"/api/posts/{post_id}", headers=viewer.headers)).status_code == 200
+    await api.client.delete(f"/api/users/{bob.id}/block", headers=jane.headers)
+    r = await api.client.get(f"/api/posts/{janes}", headers=bob.headers)
+    assert r.status_code == 200
+    assert r.json()["content"] == "jane's"

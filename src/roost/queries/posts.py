@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from typing import Any
+
+from sqlalchemy import BigInteger, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.adapters.sql.hot import HotQuery
 from roost.adapters.sql.tables import blocks, follows, posts, users
 from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import Forbidden, NotFound
@@ -73,7 +76,15 @@ async def user_posts(
 
 
 async def blocked_either_way(conn: AsyncConnection, a: int, b: int) -> bool:
-    found = await conn.scalar(
+    """Whether either user blocks the other (never for a user and themselves)."""
+    if a == b:
+        return False
+    return bool(await _BLOCKED_EITHER_WAY.fetch(conn, {"a": a, "b": b}))
+
+
+def _blocked_either_way() -> Any:
+    a, b = bindparam("a", type_=BigInteger), bindparam("b", type_=BigInteger)
+    return (
         select(blocks.c.blocker_id)
         .where(
             or_(
@@ -83,7 +94,10 @@ async def blocked_either_way(conn: AsyncConnection, a: int, b: int) -> bool:
         )
         .limit(1)
     )
-    return found is not None
+
+
+# Asked by every single-post read and post write: run on the driver's connection (see `hot`).
+_BLOCKED_EITHER_WAY = HotQuery(lambda _: _blocked_either_way())
 
 
 async def _follows(conn: AsyncConnection, follower_id: int | None, followee_id: int) -> bool:
