@@ -55,6 +55,10 @@ async def create_post(
             if quote_of_id is not None:
                 await _require_visible_post(conn, quote_of_id, "quoteOfId", viewer_id=author_id)
     post_id = ids.next_id()
+    # `notifies`: whether the post replies, quotes or mentions. Most posts notify nobody, and the
+    # notifications worker then need not read them.
+    notifies = bool(mentions) or reply_to_id is not None or quote_of_id is not None
+    payload = {"postId": post_id, "authorId": author_id, "notifies": notifies}
     await db.write_once(
         _WRITE_POST,
         {
@@ -67,9 +71,7 @@ async def create_post(
             "reply_to_id": reply_to_id,
             "quote_of_id": quote_of_id,
             "created_at": now,
-            **event_params(
-                ids, POST_CREATED, key=author_id, payload={"postId": post_id, "authorId": author_id}
-            ),
+            **event_params(ids, POST_CREATED, key=author_id, payload=payload),
         },
     )
     return post_id

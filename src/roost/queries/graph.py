@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, case, false, literal, null, select, union_all
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.hot import HotQuery
 from roost.adapters.sql.tables import TIER_EPOCH, blocks, follows, mutes, roost_state, users
+from roost.adapters.sql.types import utc_from_driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ async def viewer_graph(conn: AsyncConnection, viewer_id: int) -> ViewerGraph | N
         return None
     return ViewerGraph(
         viewer_id=viewer_id,
-        last_active_at=_utc(me.last_active_at),
+        last_active_at=utc_from_driver(me.last_active_at),
         sources=frozenset(r.id for r in rows if not r.hidden),
         tiers={
             r.id: Tier(bool(r.is_celebrity), r.push_from_id)
@@ -88,14 +89,6 @@ async def viewer_graph(conn: AsyncConnection, viewer_id: int) -> ViewerGraph | N
         },
         hidden=frozenset(r.id for r in rows if r.hidden),
     )
-
-
-def _utc(value: Any) -> datetime:
-    """SQLite's naive text (a UNION or a hot statement skips the column type), or a datetime."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 _VERSION_QUERY = HotQuery(
@@ -132,7 +125,7 @@ class GraphCache:
             self._entries.move_to_end(viewer_id)
             if entry[1] == last_active_at:  # activity is recorded hourly: usually unchanged
                 return entry[2]
-            moved = replace(entry[2], last_active_at=_utc(last_active_at))
+            moved = replace(entry[2], last_active_at=utc_from_driver(last_active_at))
             self._entries[viewer_id] = (key, last_active_at, moved)
             return moved
         # Read after the versions: the graph is at least as new as the key it is stored under.

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.hot import HotQuery
 from roost.adapters.sql.tables import follows, posts, users
-from roost.adapters.sql.types import UtcDateTime
+from roost.adapters.sql.types import UtcDateTime, utc_from_driver
 from roost.metrics import FANOUT_FRESHNESS, TIMELINE_INSERTS
 from roost.ports import Event
 from roost.queries.feed import recent_post_ids
@@ -28,25 +28,20 @@ T = TypeVar("T")
 async def on_post_created(ctx: WorkerContext, event: Event) -> None:
     post_id = int(event.payload["postId"])
     async with ctx.db.read() as conn:
-        row = (
-            await conn.execute(
-                select(posts.c.author_id, posts.c.created_at, users.c.is_celebrity, users.c.push_from_id)
-                .join(users, users.c.id == posts.c.author_id)
-                .where(posts.c.id == post_id, posts.c.deleted_at.is_(None))
-            )
-        ).first()
-    if row is None:
+        rows = await _LIVE_POST.fetch(conn, {"post_id": post_id})
+    if not rows:
         return  # deleted before it was fanned out: nothing to push
-    author_id = row.author_id
+    author_id, created_at, is_celebrity, push_from_id = rows[0]
     if ctx.recent is not None:
         await ctx.recent.add(author_id, post_id)
-    if is_pulled(ctx, is_celebrity=row.is_celebrity, push_from_id=row.push_from_id, post_id=post_id):
+    if is_pulled(ctx, is_celebrity=bool(is_celebrity), push_from_id=push_from_id, post_id=post_id):
         return
     cutoff = ctx.clock() - timedelta(days=ctx.settings.inactive_days)
     batches = _with_author(author_id, _follower_batches(ctx, author_id, active_since=cutoff))
     inserted = sum(await _overlapped(batches, functools.partial(ctx.timelines.push, post_id)))
     TIMELINE_INSERTS.inc(inserted)
-    FANOUT_FRESHNESS.labels(tier="push").observe(max(0.0, (ctx.clock() - row.created_at).total_seconds()))
+    age = ctx.clock() - utc_from_driver(created_at)
+    FANOUT_FRESHNESS.labels(tier="push").observe(max(0.0, age.total_seconds()))
 
 
 async def _with_author(author_id: int, batches: AsyncIterator[list[int]]) -> AsyncIterator[list[int]]:
@@ -185,6 +180,16 @@ def _followers_query(active: bool) -> Any:
     return query
 
 
-# Paging a big fan-out's followers: run on the driver's connection (see `hot`).
+def _live_post() -> Any:
+    return (
+        select(posts.c.author_id, posts.c.created_at, users.c.is_celebrity, users.c.push_from_id)
+        .join(users, users.c.id == posts.c.author_id)
+        .where(posts.c.id == bindparam("post_id", type_=BigInteger), posts.c.deleted_at.is_(None))
+    )
+
+
+# Every new post's first read, and the paging of a big fan-out's followers: on the driver's
+# connection (see `hot`).
+_LIVE_POST = HotQuery(lambda _: _live_post())
 _FOLLOWERS = HotQuery(lambda _: _followers_query(active=False))
 _ACTIVE_FOLLOWERS = HotQuery(lambda _: _followers_query(active=True))

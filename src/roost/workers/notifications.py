@@ -53,6 +53,8 @@ def user_key(kind: str, actor_id: int) -> str:
 
 async def on_post_created(ctx: WorkerContext, event: Event) -> None:
     """A repost notifies the original's author (grouped); a post notifies the replied, quoted, mentioned."""
+    if event.payload.get("notifies") is False:
+        return  # a plain post, as its writer knew (reposts and older events carry no flag)
     post_id = int(event.payload["postId"])
     async with ctx.db.read() as conn:
         row = await _post(conn, post_id)

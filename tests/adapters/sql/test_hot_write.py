@@ -1,4 +1,5 @@
-"""A post is written as one statement on PostgreSQL, and all of it or none of it lands."""
+"""A post is written as one statement on PostgreSQL, all of it or none of it lands, and its event
+tells the workers what they need not read."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from tests.support import Api
 from roost.actions.posts import create_post
 from roost.adapters.sql.tables import outbox, posts, users
 from roost.core.ids import IdGenerator
+from roost.ports import Event
 from roost.runtime import Runtime
+from roost.workers import notifications
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -66,7 +69,7 @@ async def test_a_post_with_its_counts_and_event_is_one_statement_on_postgresql(a
     assert (event.topic, event.partition_key, event.payload) == (
         "post.created",
         jane,
-        {"postId": reply, "authorId": jane},
+        {"postId": reply, "authorId": jane, "notifies": True},
     )
     assert (row.author_id, row.content, row.reply_to_id, row.quote_of_id) == (jane, "a reply", parent, None)
     assert row.created_at == NOW
@@ -84,3 +87,24 @@ async def test_a_post_whose_event_cannot_be_written_leaves_nothing_behind(api: A
             runtime.db, _ReusedEventId(taken), author_id=jane, content="lost", reply_to_id=parent, now=NOW
         )
     assert await _state(runtime, jane, parent) == before  # no post, no count moved, no event
+
+
+async def test_the_notifications_worker_skips_plain_posts_without_reading_them(api: Api) -> None:
+    runtime, jane_user = api.runtime, await api.register("jane")
+    jane, bob = int(jane_user.id), int((await api.register("bob")).id)
+    parent = await create_post(runtime.db, runtime.ids, author_id=jane, content="parent", now=NOW)
+    plain = await create_post(runtime.db, runtime.ids, author_id=bob, content="plain", now=NOW)
+    reply = await create_post(
+        runtime.db, runtime.ids, author_id=bob, content="hi", reply_to_id=parent, now=NOW
+    )
+    async with runtime.db.read() as conn:
+        rows = await conn.execute(select(outbox.c.payload).where(outbox.c.topic == "post.created"))
+        events = {
+            p["postId"]: Event(id=0, topic="post.created", key=p["authorId"], payload=p) for (p,) in rows
+        }
+    runtime.db.statements.reset()
+    await notifications.on_post_created(runtime.workers, events[plain])
+    assert runtime.db.statements.count == 0
+    await notifications.on_post_created(runtime.workers, events[reply])
+    r = await api.client.get("/api/notifications", headers=jane_user.headers)
+    assert [(n["type"], n["actors"][0]["id"]) for n in r.json()["notifications"]] == [("reply", str(bob))]

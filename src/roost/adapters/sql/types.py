@@ -29,3 +29,12 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_from_driver(value: Any) -> datetime:
+    """A timestamp as a driver returns it to a hot statement (see `hot`), aware in UTC: SQLite
+    gives naive text in UTC (no column type is applied), PostgreSQL an aware datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
