@@ -62,6 +62,26 @@ async def test_without_the_idle_check_the_dead_connection_fails_the_request(
             await conn.scalar(text("SELECT 1"))
 
 
+async def test_after_a_lost_connection_the_other_pools_connections_are_checked_too(
+    pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart kills every pooled connection; the first request to find out costs a 503, and
+    no later one does, also in the other engine's pool (a post after a read, say)."""
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 3600.0)  # all in use a moment ago
+    async with pg.transaction() as conn:
+        await conn.scalar(text("SELECT 1"))
+    async with pg.read() as conn:
+        await conn.scalar(text("SELECT 1"))
+    await _kill_connections(pg)
+    with pytest.raises(Unavailable):
+        async with pg.read() as conn:
+            await conn.scalar(text("SELECT 1"))
+    async with pg.transaction() as conn:
+        assert await conn.scalar(text("SELECT 1")) == 1
+    async with pg.read() as conn:
+        assert await conn.scalar(text("SELECT 1")) == 1
+
+
 async def test_reads_on_postgresql_send_no_begin_or_rollback(pg: Database) -> None:
     async with pg.read() as conn:
         # now() is the start of the transaction: inside one it would not move.

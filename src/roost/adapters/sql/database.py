@@ -37,13 +37,15 @@ WRITE_BUSY_TIMEOUT_MS = 10_000
 
 
 # A pooled PostgreSQL connection unused this long is checked (one round trip) before it is handed
-# out: it may have died with a database restart or a network cut. Busy connections are not.
+# out: it may have died with a database restart or a network cut. Busy connections are not, unless
+# a connection of the database was found lost since they were last used.
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def _ping_when_idle(engine: AsyncEngine) -> None:
+def _ping_when_idle(engine: AsyncEngine, losses: hot.ConnectionLosses) -> None:
     """Pessimistic disconnect handling for idle connections only (`pool_pre_ping` pings every
-    checkout: three round trips per request with asyncpg). A dead one is replaced by the pool."""
+    checkout: three round trips per request with asyncpg), and for every connection pooled before a
+    connection of either engine was found lost. A dead one is replaced by the pool."""
     pool_events = engine.sync_engine.pool
 
     @event.listens_for(pool_events, "checkin")
@@ -53,8 +55,10 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
     @event.listens_for(pool_events, "checkout")
     def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         idle_since = record.info.get("roost_idle_since")
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-            return  # new, or in use a moment ago
+        if idle_since is None:
+            return  # new
+        if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS and idle_since > losses.last:
+            return  # in use a moment ago, and no connection was lost since
         try:
             dbapi_connection.ping()
         except Exception as exc:  # whatever the driver raises, the pool retries with a new connection
@@ -62,14 +66,16 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 
 @contextmanager
-def _unavailable_when_lost() -> Iterator[None]:
+def _unavailable_when_lost(losses: hot.ConnectionLosses) -> Iterator[None]:
     """A lost connection (network, restart) is a 503, not a 500."""
     try:
         yield
     except (InterfaceError, OSError) as exc:
+        losses.record()
         raise Unavailable("the database is unavailable") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
+            losses.record()
             raise Unavailable("the database connection was lost") from exc
         raise
 
@@ -102,6 +108,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.statements = StatementCounter()
+        self.losses = hot.ConnectionLosses()
         self._commit_listeners: list[Callable[[], None]] = []
         if self.is_sqlite:
             path = make_url(url).database or ""
@@ -135,7 +142,7 @@ class Database:
             # transaction would only add a BEGIN and a ROLLBACK round trip to every request.
             self.reader = create_async_engine(url, isolation_level="AUTOCOMMIT", **pool)
             for engine in (self.engine, self.reader):
-                _ping_when_idle(engine)
+                _ping_when_idle(engine, self.losses)
             self.inline = False
             self._write_lock = None
         for engine in {self.engine, self.reader}:
@@ -145,6 +152,7 @@ class Database:
     def _keep_counter(self, _dbapi_connection: Any, record: Any) -> None:
         # Hot statements run beside SQLAlchemy's events: they find the counter on their connection.
         record.info[hot.COUNTER_KEY] = self.statements
+        record.info[hot.LOSSES_KEY] = self.losses
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.record(statement)
@@ -212,7 +220,7 @@ class Database:
     async def _begin(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         conn, trans = await self._connect_and_begin(write=write)
         try:
-            with _unavailable_when_lost():
+            with _unavailable_when_lost(self.losses):
                 try:
                     yield conn
                 except BaseException:
@@ -234,7 +242,7 @@ class Database:
             except (OperationalError, InterfaceError, OSError, DBAPIError) as exc:
                 raise Unavailable("the database is unavailable") from exc
             try:
-                with _unavailable_when_lost():
+                with _unavailable_when_lost(self.losses):
                     if write:
                         conn = await conn.execution_options(roost_write=True)
                     return conn, await conn.begin()

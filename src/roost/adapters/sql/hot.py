@@ -16,6 +16,7 @@ array on PostgreSQL: one SQL text, prepared once, whatever the length.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,20 @@ from roost.core.errors import Unavailable
 
 # Where each pooled connection keeps the statement counter of its Database (see database.py).
 COUNTER_KEY = "roost_statements"
+# ... and the record of its Database's lost connections.
+LOSSES_KEY = "roost_losses"
+
+
+class ConnectionLosses:
+    """When a connection of a database was last found lost (a restart, a network cut): the other
+    pooled connections of that time are likely dead too, and are checked before they are reused."""
+
+    def __init__(self) -> None:
+        self.last = float("-inf")
+
+    def record(self) -> None:
+        self.last = time.monotonic()
+
 
 IdList = Callable[[ColumnElement[Any], str], ColumnElement[bool]]
 
@@ -120,6 +135,9 @@ class HotQuery:
         except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError) as exc:
             # The pool does not see errors raised beside SQLAlchemy: drop the connection here.
             raw.invalidate(exc)
+            losses = raw.info.get(LOSSES_KEY)
+            if losses is not None:
+                losses.record()
             raise Unavailable("the database connection was lost") from exc
 
 
