@@ -127,7 +127,6 @@ async def on_post_deleted(ctx: WorkerContext, event: Event) -> None:
 
 async def online_audience(ctx: WorkerContext, hub: RealtimeHub, followee_ids: Sequence[int]) -> set[int]:
     """Online users among the followees and their followers, walking the smaller side."""
-    audience = await hub.online(followee_ids)
     batch = ctx.settings.fanout_batch_size
     # Walk the online users unless they outnumber the followers (then walk the followers):
     # with nobody online, as on most posts of a quiet server, this costs one presence read.
@@ -141,7 +140,8 @@ async def online_audience(ctx: WorkerContext, hub: RealtimeHub, followee_ids: Se
             if len(online) > follower_total:
                 break
     if follower_total is None:
-        return audience  # nobody online
+        return set()  # nobody online: the followees neither
+    audience = await hub.online(followee_ids)
     if len(online) <= follower_total:
         for start in range(0, len(online), batch):
             async with ctx.db.read() as conn:
