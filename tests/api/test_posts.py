@@ -160,6 +160,18 @@ async def test_reply_and_quote(api: Api) -> None:
     assert (shown["commentCount"], shown["quoteCount"]) == (0, 0)
 
 
+async def test_a_reply_that_quotes_its_parent_counts_as_both(api: Api) -> None:
+    jane, bob = await api.register("jane"), await api.register("bob")
+    parent = await api.post(jane, "parent")
+    r = await create(api, bob, content="both at once", replyToId=parent, quoteOfId=parent)
+    assert r.status_code == 201, r.text
+    shown = (await get(api, parent)).json()
+    assert (shown["commentCount"], shown["quoteCount"]) == (1, 1)
+    await api.client.delete(f"/api/posts/{r.json()['postId']}", headers=bob.headers)
+    shown = (await get(api, parent)).json()
+    assert (shown["commentCount"], shown["quoteCount"]) == (0, 0)
+
+
 @pytest.mark.parametrize("field", ["replyToId", "quoteOfId"])
 async def test_reply_or_quote_of_an_unknown_or_deleted_post_is_400(api: Api, field: str) -> None:
     jane = await api.register("jane")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Insert, Table, Update, bindparam, or_, select, update
+from sqlalchemy import BigInteger, Column, Insert, Table, Update, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.database import Database
@@ -46,18 +46,19 @@ async def create_post(
             f"content must be 1 to {MAX_POST_CHARS} characters after trimming (got {length})"
         )
     mentioned = extract_mentions(text)
-    mentions: list[dict[str, str]] = []
-    if mentioned or reply_to_id is not None or quote_of_id is not None:
-        async with db.read() as conn:
-            mentions = await _resolve_mentions(conn, mentioned)
-            if reply_to_id is not None:
-                await _require_visible_post(conn, reply_to_id, "replyToId", viewer_id=author_id)
-            if quote_of_id is not None:
-                await _require_visible_post(conn, quote_of_id, "quoteOfId", viewer_id=author_id)
+
+    async def checked(conn: AsyncConnection) -> dict[str, Any]:
+        """The mentions that name users; raises when the replied-to or quoted post is not visible."""
+        if reply_to_id is not None:
+            await _require_visible_post(conn, reply_to_id, "replyToId", viewer_id=author_id)
+        if quote_of_id is not None:
+            await _require_visible_post(conn, quote_of_id, "quoteOfId", viewer_id=author_id)
+        return {"mentions": await _resolve_mentions(conn, mentioned)}
+
     post_id = ids.next_id()
-    # `notifies`: whether the post replies, quotes or mentions. Most posts notify nobody, and the
+    # Whether the post may notify anyone (reply, quote, mention): most posts notify nobody, and the
     # notifications worker then need not read them.
-    notifies = bool(mentions) or reply_to_id is not None or quote_of_id is not None
+    notifies = bool(mentioned) or reply_to_id is not None or quote_of_id is not None
     payload = {"postId": post_id, "authorId": author_id, "notifies": notifies}
     await db.write_once(
         _WRITE_POST,
@@ -66,13 +67,14 @@ async def create_post(
             "author_id": author_id,
             "content": text,
             "hashtags": extract_hashtags(text),
-            "mentions": mentions,
+            "mentions": [],
             "media": [],
             "reply_to_id": reply_to_id,
             "quote_of_id": quote_of_id,
             "created_at": now,
             **event_params(ids, POST_CREATED, key=author_id, payload=payload),
         },
+        prepare=checked if notifies else None,
     )
     return post_id
 
@@ -91,20 +93,32 @@ def _insert_post() -> Insert:
     return posts.insert().values(id=bindparam("post_id"), **{name: bindparam(name) for name in names})
 
 
-def _count_reply(column: Column[int], target: str) -> Callable[[], Update]:
-    # A post that is no reply (or quote) has NULL here: the update then matches no row.
-    return lambda: update(posts).where(posts.c.id == bindparam(target)).values({column: column + 1})
+def _count_reply_and_quote() -> Update:
+    # One update for both: a post may reply to and quote the same post, and two parts of a
+    # `HotWrite` must not change one row. NULL (no reply, no quote) matches no row.
+    reply_to, quote_of = (
+        bindparam("reply_to_id", type_=BigInteger),
+        bindparam("quote_of_id", type_=BigInteger),
+    )
+    return (
+        update(posts)
+        .where(or_(posts.c.id == reply_to, posts.c.id == quote_of))
+        .values(
+            reply_count=posts.c.reply_count + case((posts.c.id == reply_to, 1), else_=0),
+            quote_count=posts.c.quote_count + case((posts.c.id == quote_of, 1), else_=0),
+        )
+    )
 
 
-# A new post: its row, its author's post count, the counts of the post it replies to or quotes,
-# and its event. One statement on PostgreSQL (see `HotWrite`); the checks read before it.
+# A new post: its author's post count (first: the author's row is locked before any post's, in
+# the order of `delete_post`), the counts of the post it replies to or quotes, its row and its
+# event. One statement on PostgreSQL (see `HotWrite`); the checks read before it there.
 _WRITE_POST = HotWrite(
-    _insert_post,
     lambda: (
         update(users).where(users.c.id == bindparam("author_id")).values(post_count=users.c.post_count + 1)
     ),
-    _count_reply(posts.c.reply_count, "reply_to_id"),
-    _count_reply(posts.c.quote_count, "quote_of_id"),
+    _count_reply_and_quote,
+    _insert_post,
     insert_event,
 )
 

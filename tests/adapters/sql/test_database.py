@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import literal, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from tests.support import _pg_admin, scratch_pg_database
 
 from roost.adapters.sql import database
 from roost.adapters.sql.database import Database
+from roost.adapters.sql.hot import HotQuery
 from roost.core.errors import Unavailable
 from roost.core.settings import Settings
 
@@ -79,6 +80,24 @@ async def test_after_a_lost_connection_the_other_pools_connections_are_checked_t
     async with pg.transaction() as conn:
         assert await conn.scalar(text("SELECT 1")) == 1
     async with pg.read() as conn:
+        assert await conn.scalar(text("SELECT 1")) == 1
+
+
+async def test_a_connection_lost_under_a_hot_statement_gets_the_others_checked(
+    pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hot statements (posts are written by one) run beside SQLAlchemy: their losses count too."""
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    one = HotQuery(lambda _: select(literal(1)))
+    async with pg.transaction() as conn:
+        await conn.scalar(text("SELECT 1"))
+    async with pg.read() as conn:
+        assert await one.fetch(conn, {}) == [(1,)]
+    await _kill_connections(pg)
+    with pytest.raises(Unavailable):
+        async with pg.read() as conn:
+            await one.fetch(conn, {})
+    async with pg.transaction() as conn:
         assert await conn.scalar(text("SELECT 1")) == 1
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -71,7 +71,8 @@ def _unavailable_when_lost(losses: hot.ConnectionLosses) -> Iterator[None]:
     try:
         yield
     except (InterfaceError, OSError) as exc:
-        losses.record()
+        if not isinstance(exc, TimeoutError):  # a slow statement is no sign of dead connections
+            losses.record()
         raise Unavailable("the database is unavailable") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
@@ -198,15 +199,29 @@ class Database:
         for listener in self._commit_listeners:
             listener()
 
-    async def write_once(self, write: hot.HotWrite, params: Mapping[str, Any]) -> None:
-        """Run `write` as a transaction of its own. On PostgreSQL it is one statement, sent in
-        autocommit: one round trip, where BEGIN, the statement and COMMIT would be three."""
+    async def write_once(
+        self,
+        write: hot.HotWrite,
+        params: Mapping[str, Any],
+        *,
+        prepare: Callable[[AsyncConnection], Awaitable[Mapping[str, Any]]] | None = None,
+    ) -> None:
+        """Run `write` as a transaction of its own, with `params` and what `prepare` (checks that
+        may raise, lookups) returns. On PostgreSQL the write is one statement, sent in autocommit:
+        one round trip, where BEGIN, the statement and COMMIT would be three; `prepare` reads just
+        before it (at READ COMMITTED, reads inside the transaction would lock nothing either). On
+        SQLite both run in one write transaction, so nothing commits between them."""
         if self.is_sqlite:
             async with self.transaction() as conn:
-                await write.run(conn, params)
+                extra = await prepare(conn) if prepare is not None else {}
+                await write.run(conn, {**params, **extra})
             return
+        extra = {}
+        if prepare is not None:
+            async with self.read() as conn:
+                extra = await prepare(conn)
         async with self._begin(write=False) as conn:  # the reader engine: autocommit
-            await write.run(conn, params)
+            await write.run(conn, {**params, **extra})
         for listener in self._commit_listeners:
             listener()
 

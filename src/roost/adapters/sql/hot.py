@@ -132,11 +132,19 @@ class HotQuery:
         assert isinstance(driver, asyncpg.Connection)
         try:
             return list(await driver.fetch(sql, *args))
-        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError) as exc:
+        except (
+            asyncpg.InterfaceError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.AdminShutdownError,
+            asyncpg.CannotConnectNowError,
+            # The connection learnt of its end mid-call (a terminated backend): not usable either.
+            asyncpg.InternalClientError,
+            OSError,
+        ) as exc:
             # The pool does not see errors raised beside SQLAlchemy: drop the connection here.
             raw.invalidate(exc)
             losses = raw.info.get(LOSSES_KEY)
-            if losses is not None:
+            if losses is not None and not isinstance(exc, TimeoutError):  # a slow statement kills no other
                 losses.record()
             raise Unavailable("the database connection was lost") from exc
 
@@ -146,17 +154,21 @@ class HotWrite:
 
     On PostgreSQL they run as one statement of data-modifying CTEs: atomic by itself, so it needs no
     BEGIN and COMMIT around it (`Database.write_once`), one round trip instead of five or more. All
-    parts see the same snapshot, so no part may read what another writes. SQLite has no
-    data-modifying CTEs: there the parts run in order inside the caller's write transaction.
+    parts see the same snapshot, so no part may read what another writes, and no two parts may
+    change one row (PostgreSQL would skip the second change). The statement's own query reads the
+    first part, so that part runs, and takes its row locks, before the others: give it the lock
+    that other transactions take first. SQLite has no data-modifying CTEs: there the parts run in
+    order inside the caller's write transaction.
     """
 
-    def __init__(self, *parts: Callable[[], UpdateBase]) -> None:
-        self._combined = HotQuery(
-            lambda _: select(literal_column("1")).add_cte(
-                *(part().cte(f"w{number}") for number, part in enumerate(parts))
-            )
-        )
-        self._each = tuple(_alone(part) for part in parts)
+    def __init__(self, first: Callable[[], UpdateBase], *rest: Callable[[], UpdateBase]) -> None:
+        def combined(_: IdList) -> Any:
+            leading = first().returning(literal_column("1")).cte("w0")
+            others = [part().cte(f"w{number}") for number, part in enumerate(rest, start=1)]
+            return select(func.count()).select_from(leading).add_cte(*others)
+
+        self._combined = HotQuery(combined)
+        self._each = tuple(_alone(part) for part in (first, *rest))
 
     async def run(self, conn: AsyncConnection, params: Mapping[str, Any]) -> None:
         if conn.dialect.name == "postgresql":
