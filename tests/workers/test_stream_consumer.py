@@ -12,6 +12,7 @@ import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
 
 from roost.adapters.redis.stream import GROUP, RedisStreamSink, StreamLayout, build_stream_sink, decode_event
+from roost.core.errors import Unavailable
 from roost.core.settings import Settings
 from roost.ports import Event
 from roost.runtime import Runtime
@@ -382,3 +383,43 @@ async def test_consumers_of_dead_processes_are_forgotten(
     for stream in alive.layout.streams:
         names = await redis_client.xinfo_consumers(stream, GROUP)
         assert b"ghost" not in {c["name"] for c in names}
+
+
+async def test_a_round_acknowledges_what_it_handled_in_one_round_trip_despite_an_outage(
+    rt: Runtime, redis_client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Event] = []
+
+    async def down(ctx: WorkerContext, event: Event) -> None:
+        raise Unavailable("the database is unavailable")
+
+    monkeypatch.setitem(dispatch.HANDLERS, "test.record", [recording(calls)])
+    monkeypatch.setitem(dispatch.HANDLERS, "test.down", [down])
+    settings = stream_settings(rt, prefix, stream_partitions=16)
+    sink = build_stream_sink(redis_client, settings)
+    await sink.publish([Event(id=i, topic="test.record", key=i) for i in range(6)])
+    consumer = Consumer(redis_client, rt.workers, settings, "c1")
+    await consumer.ensure_groups()
+    writes = 0
+    original = AbstractConnection.send_packed_command
+
+    def counting(self: AbstractConnection, *args: Any, **kwargs: Any) -> Awaitable[None]:
+        nonlocal writes
+        writes += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    assert await consumer.run_once(block_ms=0) == 6
+    monkeypatch.undo()
+    assert len(calls) == 6
+    # Claiming stuck entries, reading new ones, acknowledging six: three round trips.
+    assert writes == 3
+    assert await pending_count(redis_client, sink.layout) == 0
+
+    # Entries handled in a round that ends with another partition's outage are acknowledged too.
+    monkeypatch.setitem(dispatch.HANDLERS, "test.record", [recording(calls)])
+    monkeypatch.setitem(dispatch.HANDLERS, "test.down", [down])
+    await sink.publish([Event(id=10, topic="test.record", key=1), Event(id=11, topic="test.down", key=2)])
+    with pytest.raises(Unavailable):
+        await consumer.run_once(block_ms=0)
+    assert await pending_count(redis_client, sink.layout) == 1  # only the one that met the outage

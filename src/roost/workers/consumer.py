@@ -89,6 +89,8 @@ class Consumer:
         self._claim_cursors: dict[str, bytes | str] = dict.fromkeys(self.layout.streams, "0-0")
         self._groups_ready = False
         self._next_claim = 0.0
+        # Entries handled this round, by stream: acknowledged together when the round ends.
+        self._handled: dict[str, list[bytes]] = {}
         self._next_forget = 0.0
         self._stopping = asyncio.Event()
 
@@ -121,10 +123,13 @@ class Consumer:
                 raise
             self._groups_ready = False  # the streams were deleted under us: recreate next round
             return 0
-        results = await asyncio.gather(
-            *(self._handle_partition(stream, messages) for stream, messages in batches.items()),
-            return_exceptions=True,
-        )
+        try:
+            results = await asyncio.gather(
+                *(self._handle_partition(stream, messages) for stream, messages in batches.items()),
+                return_exceptions=True,
+            )
+        finally:
+            await self._acknowledge()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -295,7 +300,20 @@ class Consumer:
             log.exception("event %s (%s) is dead after %d deliveries", event.id, event.topic, attempts)
             await self._bury(stream, mid, fields, reason=repr(e), attempts=attempts)
             return
-        await self._redis.xack(stream, GROUP, mid)
+        self._handled.setdefault(stream, []).append(mid)
+
+    async def _acknowledge(self) -> None:
+        """Acknowledge the round's handled entries: one round trip for the round, not one per entry.
+
+        An entry handled but not yet acknowledged when the process dies is delivered again, as one
+        that died mid-handler is: handlers are idempotent.
+        """
+        handled, self._handled = self._handled, {}
+        if handled:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream, ids in handled.items():
+                    pipe.xack(stream, GROUP, *ids)
+                await pipe.execute()
 
     async def _deliveries(self, stream: str, mid: bytes) -> int:
         """How many times the entry was delivered (XPENDING); 0 if it is no longer ours to judge."""
