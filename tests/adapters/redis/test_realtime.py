@@ -141,6 +141,8 @@ async def test_presence_lists_online_users_until_it_expires(client: redis.asynci
         await asyncio.sleep(0.3)  # past the presence expiry (wall clock, not speed)
         assert await hub.online([3, 19, 35, 4]) == set()
         assert [u async for batch in hub.online_users(batch=2) for u in batch] == []
+        # ... and that look swept the expired entries away (their buckets are gone).
+        assert [key async for key in client.scan_iter(f"{hub.prefix}:rton:*")] == []
     finally:
         await hub.close()
 

@@ -83,6 +83,17 @@ return redis.call('GET', KEYS[1])
 )
 
 
+# KEYS: the presence buckets. ARGV: now (ms). Drops expired entries; returns each bucket's size.
+_SWEEP = """
+local sizes = {}
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+  sizes[i] = redis.call('ZCARD', key)
+end
+return sizes
+"""
+
+
 class RedisRealtimeHub:
     def __init__(self, client: RedisClient, *, prefix: str, limits: RealtimeLimits | None = None) -> None:
         self._redis = client
@@ -90,6 +101,7 @@ class RedisRealtimeHub:
         self.limits = limits or RealtimeLimits()
         self._publish = client.register_script(_PUBLISH)
         self._open = client.register_script(_OPEN)
+        self._sweep = client.register_script(_SWEEP)
         self._ttl_ms = int(self.limits.replay_seconds * 1000)
         self._presence_ms = int(self.limits.presence_seconds * 1000)
         self._streams: dict[int, set[LocalStream]] = {}
@@ -145,11 +157,14 @@ class RedisRealtimeHub:
         buckets larger than a batch are scanned."""
         now = _now_ms()
         keys = [self._presence(bucket) for bucket in range(PRESENCE_BUCKETS)]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.zremrangebyscore(key, "-inf", now)
-                pipe.zcard(key)
-            sizes = (await pipe.execute())[1::2]
+        if is_cluster(self._redis):  # the buckets lie in different slots: a command each
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.zremrangebyscore(key, "-inf", now)
+                    pipe.zcard(key)
+                sizes = (await pipe.execute())[1::2]
+        else:  # one script call: the client packs and parses one command, not 32
+            sizes = await run_script(self._redis, self._sweep, keys, [now])
         small = [key for key, size in zip(keys, sizes, strict=True) if 0 < size <= batch]
         large = [key for key, size in zip(keys, sizes, strict=True) if size > batch]
         found: list[int] = []
