@@ -8,6 +8,7 @@ reposts or quotes (their originals), and one only when private authors need the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, select
@@ -37,13 +38,29 @@ def summary(row: Row[Any]) -> UserSummary:
 
 
 def author_of(row: Any) -> UserSummary:
-    """The author of a row loaded by `load_posts`."""
+    """The author of a row loaded by `load_posts` (or a cached row)."""
+    return _summary(
+        row.author_id,
+        row.author_username,
+        row.author_display_name,
+        row.author_avatar_url,
+        bool(row.author_is_verified),
+    )
+
+
+# Summaries are immutable and a page shows few authors, over and over: an equal summary is shared
+# (keyed by every field, so a profile edit makes a new one). Sharing them took an embedded warm page
+# from 4.37 to 4.11 M instructions (callgrind, session 5).
+@lru_cache(maxsize=16_384)
+def _summary(
+    user_id: int, username: str, display_name: str, avatar_url: str | None, is_verified: bool
+) -> UserSummary:
     return UserSummary.trusted(
-        id=row.author_id,
-        username=row.author_username,
-        display_name=row.author_display_name,
-        avatar_url=row.author_avatar_url,
-        is_verified=row.author_is_verified,
+        id=user_id,
+        username=username,
+        display_name=display_name,
+        avatar_url=avatar_url,
+        is_verified=is_verified,
     )
 
 
