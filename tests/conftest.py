@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import AbstractConnection
 
 from roost.runtime import Runtime
 from tests.support import PROFILES, Api, api_client, drop_session_database, running
@@ -33,3 +35,18 @@ async def runtime(profile: str, tmp_path: Path) -> AsyncIterator[Runtime]:
 async def api(runtime: Runtime) -> AsyncIterator[Api]:
     async with api_client(runtime) as client:
         yield client
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Counts writes to Redis sockets: a pipeline or a single command is one write and one round trip."""
+    count = 0
+    original = AbstractConnection.send_packed_command
+
+    def counting(self: AbstractConnection, *args: Any, **kwargs: Any) -> Awaitable[None]:
+        nonlocal count
+        count += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return lambda: count

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from redis.asyncio.connection import AbstractConnection
 
 from roost.adapters.redis.stream import GROUP, RedisStreamSink, StreamLayout, build_stream_sink, decode_event
 from roost.core.errors import Unavailable
@@ -76,7 +75,7 @@ async def api(rt: Runtime) -> Any:
 
 
 async def test_sink_sends_each_event_to_its_key_partition_in_one_round_trip(
-    redis_client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+    redis_client: redis.asyncio.Redis, prefix: str, round_trips: Callable[[], int]
 ) -> None:
     sink = RedisStreamSink(redis_client, StreamLayout(prefix, 16), maxlen=1000)
     events = [
@@ -84,19 +83,9 @@ async def test_sink_sends_each_event_to_its_key_partition_in_one_round_trip(
         Event(id=102, topic="post.created", key=19, payload={"postId": 8, "authorId": 19}),
         Event(id=103, topic="follow.created", key=5, payload={"followerId": 5, "followeeId": 3}),
     ]
-    writes = 0
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: AbstractConnection, *args: Any, **kwargs: Any) -> Awaitable[None]:
-        nonlocal writes
-        writes += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    before = round_trips()
     await sink.publish(events)
-    monkeypatch.undo()
-
-    assert writes == 1
+    assert round_trips() - before == 1
     p3 = await stream_fields(redis_client, f"{prefix}:events:{{p3}}")
     p5 = await stream_fields(redis_client, f"{prefix}:events:{{p5}}")
     assert [decode_event(fields) for fields in p3] == events[:2]  # keys 3 and 19: 3 % 16 == 19 % 16
@@ -386,7 +375,11 @@ async def test_consumers_of_dead_processes_are_forgotten(
 
 
 async def test_a_round_acknowledges_what_it_handled_in_one_round_trip_despite_an_outage(
-    rt: Runtime, redis_client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime,
+    redis_client: redis.asyncio.Redis,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    round_trips: Callable[[], int],
 ) -> None:
     calls: list[Event] = []
 
@@ -400,25 +393,14 @@ async def test_a_round_acknowledges_what_it_handled_in_one_round_trip_despite_an
     await sink.publish([Event(id=i, topic="test.record", key=i) for i in range(6)])
     consumer = Consumer(redis_client, rt.workers, settings, "c1")
     await consumer.ensure_groups()
-    writes = 0
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: AbstractConnection, *args: Any, **kwargs: Any) -> Awaitable[None]:
-        nonlocal writes
-        writes += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    before = round_trips()
     assert await consumer.run_once(block_ms=0) == 6
-    monkeypatch.undo()
-    assert len(calls) == 6
     # Claiming stuck entries, reading new ones, acknowledging six: three round trips.
-    assert writes == 3
+    assert round_trips() - before == 3
+    assert len(calls) == 6
     assert await pending_count(redis_client, sink.layout) == 0
 
     # Entries handled in a round that ends with another partition's outage are acknowledged too.
-    monkeypatch.setitem(dispatch.HANDLERS, "test.record", [recording(calls)])
-    monkeypatch.setitem(dispatch.HANDLERS, "test.down", [down])
     await sink.publish([Event(id=10, topic="test.record", key=1), Event(id=11, topic="test.down", key=2)])
     with pytest.raises(Unavailable):
         await consumer.run_once(block_ms=0)

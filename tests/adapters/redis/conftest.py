@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio
-from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -51,18 +49,3 @@ async def prefix(client: redis.asyncio.Redis) -> AsyncIterator[str]:
     p = new_prefix()
     yield p
     await delete_prefix(client, p)
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    """Counts writes to Redis sockets: a pipeline or a single command is one write and one round trip."""
-    count = 0
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: AbstractConnection, *args: Any, **kwargs: Any) -> Awaitable[None]:
-        nonlocal count
-        count += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    return lambda: count

@@ -71,12 +71,11 @@ def _unavailable_when_lost(losses: hot.ConnectionLosses) -> Iterator[None]:
     try:
         yield
     except (InterfaceError, OSError) as exc:
-        if not isinstance(exc, TimeoutError):  # a slow statement is no sign of dead connections
-            losses.record()
+        losses.record(exc)
         raise Unavailable("the database is unavailable") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            losses.record()
+            losses.record(exc)
             raise Unavailable("the database connection was lost") from exc
         raise
 
@@ -196,8 +195,7 @@ class Database:
         else:
             async with self._begin(write=True) as conn:
                 yield conn
-        for listener in self._commit_listeners:
-            listener()
+        self._committed()
 
     async def write_once(
         self,
@@ -222,6 +220,9 @@ class Database:
                 extra = await prepare(conn)
         async with self._begin(write=False) as conn:  # the reader engine: autocommit
             await write.run(conn, {**params, **extra})
+        self._committed()
+
+    def _committed(self) -> None:
         for listener in self._commit_listeners:
             listener()
 

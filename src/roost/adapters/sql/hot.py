@@ -46,8 +46,9 @@ class ConnectionLosses:
     def __init__(self) -> None:
         self.last = float("-inf")
 
-    def record(self) -> None:
-        self.last = time.monotonic()
+    def record(self, cause: BaseException) -> None:
+        if not isinstance(cause, TimeoutError):  # a slow statement is no sign of dead connections
+            self.last = time.monotonic()
 
 
 IdList = Callable[[ColumnElement[Any], str], ColumnElement[bool]]
@@ -144,8 +145,8 @@ class HotQuery:
             # The pool does not see errors raised beside SQLAlchemy: drop the connection here.
             raw.invalidate(exc)
             losses = raw.info.get(LOSSES_KEY)
-            if losses is not None and not isinstance(exc, TimeoutError):  # a slow statement kills no other
-                losses.record()
+            if losses is not None:
+                losses.record(exc)
             raise Unavailable("the database connection was lost") from exc
 
 
