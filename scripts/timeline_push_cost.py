@@ -14,14 +14,20 @@ import statistics
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import redis.asyncio
 
+from roost.adapters.redis import timelines
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.timelines import RedisTimelineStore
+from roost.core.ids import IdGenerator, id_floor_for
 
 OWNERS, CAP, PUSHES = 10_000, 800, 5
-BASE = 380_000_000_000_000_000
+# Timelines hold posts of the past day; pushes are of posts made now, as in a running system.
+BASE = id_floor_for(datetime.now(UTC) - timedelta(days=1))
+# Owner ids as long as real (snowflake) user ids: the standalone push sends them as digits.
+FIRST_OWNER = 370_000_000_000_000_000
 
 
 async def redis_cpu(client: redis.asyncio.Redis) -> float:
@@ -33,21 +39,24 @@ async def measure(client: redis.asyncio.Redis, fill: int) -> None:
     prefix = f"pushcost-{uuid.uuid4().hex[:8]}"
     await client.config_set("zset-max-listpack-entries", CAP)  # for the sorted-set encoding
     store = RedisTimelineStore(client, prefix=prefix, cap=CAP)
-    owners = list(range(1, OWNERS + 1))
+    owners = [FIRST_OWNER + o * 4096 for o in range(OWNERS)]
     try:
         for start in range(0, OWNERS, 50):
             batch = owners[start : start + 50]
             await asyncio.gather(*(store.begin_rebuild(o) for o in batch))
             await asyncio.gather(
-                *(store.finish_rebuild(o, [BASE + i * 7919 + o for i in range(fill)], 0) for o in batch)
+                *(store.finish_rebuild(o, [BASE + i * 7919 + o % 7907 for i in range(fill)], 0) for o in batch)
             )
-        walls, cpus = [], []
-        for k in range(PUSHES):
+        # A new keyspace's ceiling starts this far ahead of now; posts made later are above it.
+        await asyncio.sleep(getattr(timelines, "CEILING_MARGIN", timedelta(0)).total_seconds())
+        walls, cpus, ids = [], [], IdGenerator()
+        for _ in range(PUSHES):
+            post_id = ids.next_id()
             cpu, started = await redis_cpu(client), time.perf_counter()
-            assert await store.push(BASE + 10**12 + k, owners) == OWNERS
+            assert await store.push(post_id, owners) == OWNERS
             walls.append(time.perf_counter() - started)
             cpus.append(await redis_cpu(client) - cpu)
-        memory = await client.memory_usage(Keys(prefix).timeline(1)) or 0
+        memory = await client.memory_usage(Keys(prefix).timeline(owners[0])) or 0
         wall, cpu = statistics.median(walls), statistics.median(cpus)
         print(
             f"timelines holding {fill} ids: push to {OWNERS:,} in {wall * 1000:.1f} ms "

@@ -55,8 +55,13 @@ class TimelineStore(Protocol):
         (one snapshot and no second pooled connection per page); other stores ignore it."""
         ...
 
-    async def push(self, post_id: int, owner_ids: Sequence[int]) -> int:
-        """Insert one post into the materialized timelines among `owner_ids`; returns how many."""
+    async def push(self, post_id: int, owner_ids: Sequence[int], *, run: int | None = None) -> int:
+        """Insert one post into the materialized timelines among `owner_ids`; returns how many.
+
+        `run` names one fan-out of the post: a random number its pushes share, each push with
+        owners none of the run's earlier pushes had. A store may then skip per-owner checks (see
+        the Redis store's ceiling). None makes the push a run of its own; any run is correct.
+        """
         ...
 
     async def merge(self, owner_id: int, post_ids: Sequence[int]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from roost.workers.fanout import _overlapped
+from roost.workers.fanout import _overlapped, _with_author
 
 # Guards against a hang if the overlap were lost; never reached when the code is right.
 DEADLOCK_GUARD = 10.0
@@ -70,3 +70,21 @@ async def test_failed_push_is_raised() -> None:
 
     with pytest.raises(ConnectionError, match="redis went away"):
         await _overlapped(pages(), push)
+
+
+async def test_author_rides_with_the_first_batch_once() -> None:
+    async def pages() -> AsyncIterator[list[int]]:
+        yield [1, 5, 9]  # the author among their own followers: a self-follow row
+        yield [10, 11]
+
+    batches = [batch async for batch in _with_author(5, pages())]
+    assert batches == [[5, 1, 9], [10, 11]]
+    # Each owner once across the run's batches, as a run's pushes require.
+    owners = [o for batch in batches for o in batch]
+    assert len(owners) == len(set(owners))
+
+    async def no_followers() -> AsyncIterator[list[int]]:
+        return
+        yield
+
+    assert [batch async for batch in _with_author(5, no_followers())] == [[5]]

@@ -282,7 +282,9 @@ async def load_postgres(
                 await conn.execute(str(CreateIndex(index).compile(dialect=dialect)))
                 progress.advance(task)
             for table in (users, follows, posts):
-                await conn.execute(f"ANALYZE {table.name}")
+                # VACUUM too: fresh COPY pages are not yet marked all-visible, so until autovacuum
+                # came by every index-only scan (a fan-out's follower paging) would visit the heap.
+                await conn.execute(f"VACUUM (ANALYZE) {table.name}")
             if store is not None:
                 await _load_store(graph, settings, store, progress)
     finally:

@@ -7,6 +7,7 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -20,10 +21,11 @@ from redis.exceptions import ResponseError
 from tests.adapters.redis.conftest import delete_prefix
 
 from roost.adapters.redis import timelines
-from roost.adapters.redis.idsets import unpack
+from roost.adapters.redis.idsets import pack, unpack
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.recent import RedisRecentPosts
 from roost.adapters.redis.timelines import RedisTimelineStore
+from roost.core.ids import id_floor_for
 from roost.ports import PENDING_FLOOR, TimelineWindow, trim_slack
 
 BIG = 1 << 62  # ids in the 63-bit range, beyond what a double holds exactly
@@ -225,8 +227,8 @@ async def test_remove_and_remove_from_many_and_drop(client: redis.asyncio.Redis,
 
 async def test_keys_share_a_slot_per_owner() -> None:
     keys = Keys("roost")
-    assert keys.timeline(42) == "roost:tl2:{42}"
-    assert keys.timeline_meta(42) == "roost:tlm2:{42}"
+    assert keys.timeline(42) == "roost:tl3:{42}"
+    assert keys.timeline_meta(42) == "roost:tlm3:{42}"
     assert key_slot(keys.timeline(42).encode()) == key_slot(keys.timeline_meta(42).encode())
     assert key_slot(keys.recent(42).encode()) == key_slot(keys.recent_meta(42).encode())
     assert key_slot(keys.timeline(42).encode()) != key_slot(keys.timeline(43).encode())
@@ -352,6 +354,25 @@ async def test_batched_push_matches_one_call_per_owner(
         await delete_prefix(client, f"{prefix}-cluster")
 
 
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_push_reaches_owners_of_every_id_length(
+    client: redis.asyncio.Redis, prefix: str, cluster: bool
+) -> None:
+    # The standalone push sends owners as digits and its script names their keys: every owner's
+    # keys must be the ones `Keys` names, whatever the id's length.
+    s = store(client, prefix, cluster=cluster)
+    owners = [0, 7, 10**9 + 7, BIG + 12_345, 2**63 - 1]
+    for owner in owners:
+        await materialize(s, owner, [1])
+    assert await s.push(BIG, [*owners, 123_456]) == len(owners)
+    keys = Keys(prefix)
+    for owner in owners:
+        assert await s.window(owner, before=None, limit=5) == TimelineWindow([BIG, 1], 0)
+        assert [unpack(cast(bytes, m)) for m in await client.lrange(keys.timeline(owner), 0, -1)] == [1, BIG]
+    # An owner with no materialized timeline gets nothing, not even an empty key.
+    assert not await client.exists(keys.timeline(123_456), keys.timeline_meta(123_456))
+
+
 async def test_push_to_thousands_of_owners_is_one_round_trip(
     client: redis.asyncio.Redis, prefix: str, round_trips: Callable[[], int]
 ) -> None:
@@ -413,6 +434,110 @@ async def test_ttl_refreshed_on_both_keys(client: redis.asyncio.Redis, prefix: s
     assert 900 < await client.ttl(keys.timeline(1)) <= 1000
     assert 900 < await client.ttl(keys.timeline_meta(1)) <= 1000
     assert await store(client, prefix).window(1, before=None, limit=5) == TimelineWindow([3, 2, 1], 0)
+
+
+# --- The ceiling: new posts appended without a look at each list ------------------------------
+
+
+def now_id(offset: timedelta = timedelta(0)) -> int:
+    return id_floor_for(datetime.now(UTC) + offset)
+
+
+async def test_push_above_the_ceiling_does_not_look_at_lists(
+    client: redis.asyncio.Redis, prefix: str
+) -> None:
+    s = store(client, prefix)
+    newest = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    await materialize(s, 1, [newest - 2])
+    # The ceiling now covers newest - 2. A list that breaks the invariant (nothing does this but
+    # the test) shows that a push above the ceiling appends without reading the list's tail ...
+    await client.rpush(Keys(prefix).timeline(1), pack(newest))
+    assert await s.push(newest - 1, [1]) == 1
+    tail = [unpack(cast(bytes, m)) for m in await client.lrange(Keys(prefix).timeline(1), -2, -1)]
+    assert tail == [newest, newest - 1]
+    # ... while a push below the ceiling does read it: the id is merged into place.
+    await materialize(s, 2, [newest])
+    assert await s.push(newest - 3, [2]) == 1
+    assert await s.window(2, before=None, limit=5) == TimelineWindow([newest, newest - 3], 0)
+
+
+async def test_missing_ceiling_starts_ahead_of_every_id_made(
+    client: redis.asyncio.Redis, prefix: str
+) -> None:
+    s = store(client, prefix)
+    made = now_id()
+    await materialize(s, 1, [made])
+    await client.delete(Keys(prefix).timeline_ceiling())  # evicted, or written by an older version
+    # A list holding the newest id (the ceiling would have covered it) still takes a late post in
+    # order: ids made before the margin runs out are checked.
+    ahead = now_id(timelines.CEILING_MARGIN)
+    assert await s.push(made - 5, [1]) == 1
+    assert await s.push(made + 1, [1]) == 1
+    assert await s.window(1, before=None, limit=5) == TimelineWindow([made + 1, made, made - 5], 0)
+    ceiling = unpack(cast(bytes, await client.get(Keys(prefix).timeline_ceiling()))[:8])
+    assert ceiling >= ahead
+
+
+async def test_redelivered_post_is_held_once(client: redis.asyncio.Redis, prefix: str) -> None:
+    s = store(client, prefix)
+    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    for owner in (1, 2, 3):
+        await materialize(s, owner, [post - 10])
+    assert await s.push(post, [1, 2], run=7) == 2  # the first delivery's batches ...
+    assert await s.push(post, [3], run=7) == 1
+    assert await s.push(post, [1, 2, 3], run=8) == 0  # ... and a redelivery, a run of its own
+    assert await s.push(post, [1, 2, 3]) == 0
+    for owner in (1, 2, 3):
+        assert await s.window(owner, before=None, limit=5) == TimelineWindow([post, post - 10], 0)
+
+
+async def test_interleaved_deliveries_of_one_post_hold_it_once(
+    client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two deliveries of one post run at once, batch by batch, one owner per script call.
+    monkeypatch.setattr(timelines, "PUSH_CHUNK", 1)
+    s = store(client, prefix)
+    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    owners = [1, 2, 3, 4]
+    for owner in owners:
+        await materialize(s, owner, [post - 10])
+    added = 0
+    for batch in ([1, 2], [3, 4]):
+        added += await s.push(post, batch, run=1)
+        added += await s.push(post, list(reversed(owners)), run=2) if batch == [1, 2] else 0
+    assert added == len(owners)
+    for owner in owners:
+        assert await s.window(owner, before=None, limit=5) == TimelineWindow([post, post - 10], 0)
+
+
+async def test_rebuild_that_read_the_post_first_holds_it_once(
+    client: redis.asyncio.Redis, prefix: str
+) -> None:
+    # A reader rebuilds between the post's commit and its fan-out's second batch: the rebuild
+    # puts the post in from the database, and the second batch must not add it again.
+    s = store(client, prefix)
+    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    await materialize(s, 1, [post - 10])
+    await materialize(s, 2, [post - 10])
+    assert await s.push(post, [1], run=5) == 1
+    await materialize(s, 2, [post - 10, post])
+    await s.merge(2, [post])  # a follow's merge of the same post, too
+    assert await s.push(post, [2], run=5) == 0
+    assert await s.window(2, before=None, limit=5) == TimelineWindow([post, post - 10], 0)
+
+
+async def test_merge_of_newer_posts_raises_the_ceiling(client: redis.asyncio.Redis, prefix: str) -> None:
+    # A follow merges the followee's newest post into a timeline before a slightly older post of
+    # someone else is fanned out: the older post must still land below it.
+    s = store(client, prefix)
+    first = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    await materialize(s, 1, [first - 10])
+    assert await s.push(first, [1]) == 1
+    await s.merge(1, [first + 20])
+    assert await s.push(first + 10, [1]) == 1
+    assert await s.window(1, before=None, limit=5) == TimelineWindow(
+        [first + 20, first + 10, first, first - 10], 0
+    )
 
 
 # --- Property test against a Python model -------------------------------------------------------
@@ -499,7 +624,14 @@ N_OWNERS = 2
 OWNERS = st.integers(0, N_OWNERS - 1)
 POST_IDS = st.integers(0, 30).map(lambda i: BIG + i)
 OPS = st.one_of(
-    st.tuples(st.just("push"), POST_IDS, st.lists(OWNERS, max_size=N_OWNERS, unique=True)),
+    # The last element names the push's run: pushes of one post with one run are one fan-out's
+    # batches (the test keeps each owner to one batch of a run); other runs are redeliveries.
+    st.tuples(
+        st.just("push"),
+        POST_IDS,
+        st.lists(OWNERS, max_size=N_OWNERS, unique=True),
+        st.none() | st.integers(0, 1),
+    ),
     st.tuples(st.just("merge"), OWNERS, st.lists(POST_IDS, max_size=8)),
     st.tuples(st.just("remove"), OWNERS, st.lists(POST_IDS, max_size=3)),
     st.tuples(st.just("remove_from_many"), POST_IDS, st.lists(OWNERS, max_size=N_OWNERS, unique=True)),
@@ -511,13 +643,21 @@ OPS = st.one_of(
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cap=st.integers(1, 6), ops=st.lists(OPS, max_size=60), cluster=st.booleans())
+@given(
+    cap=st.integers(1, 6),
+    ops=st.lists(OPS, max_size=60),
+    cluster=st.booleans(),
+    chunk=st.sampled_from([1, 1000]),
+)
 async def test_matches_model(
-    client: redis.asyncio.Redis, cap: int, ops: list[tuple[object, ...]], cluster: bool
+    client: redis.asyncio.Redis, cap: int, ops: list[tuple[object, ...]], cluster: bool, chunk: int
 ) -> None:
     prefix = f"roost-test-{uuid.uuid4().hex}"
     s = store(client, prefix, cap=cap, cluster=cluster)
     model = Model(cap)
+    # Owners each run has pushed to: a run's batches do not repeat an owner.
+    runs: dict[tuple[object, object], set[int]] = {}
+    default_chunk, timelines.PUSH_CHUNK = timelines.PUSH_CHUNK, chunk
     try:
         for op in ops:
             name, *args = op
@@ -530,7 +670,16 @@ async def test_matches_model(
                     owner, before, limit
                 ), op
             elif name == "push":
-                assert await s.push(*args) == model.push(*args), op  # type: ignore[arg-type]
+                post_id, owners, run = args
+                assert isinstance(post_id, int)
+                assert isinstance(owners, list)
+                if run is not None:
+                    done = runs.setdefault((post_id, run), set())
+                    owners = [o for o in owners if o not in done]
+                    done.update(owners)
+                    run = hash((prefix, post_id, run)) & (2**63 - 1)
+                assert isinstance(run, int | None)
+                assert await s.push(post_id, owners, run=run) == model.push(post_id, owners), op
             else:
                 await getattr(s, str(name))(*args)
                 getattr(model, str(name))(*args)
@@ -542,6 +691,7 @@ async def test_matches_model(
             for owner in range(N_OWNERS):
                 assert await s.window(owner, before=None, limit=100) == model.window(owner, None, 100), op
     finally:
+        timelines.PUSH_CHUNK = default_chunk
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
         if keys:
             await client.delete(*keys)

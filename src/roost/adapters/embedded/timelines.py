@@ -69,7 +69,8 @@ class SqlTimelineStore:
         floor = rows[0][0]
         return TimelineWindow([post_id for _, post_id in rows if post_id is not None], floor)
 
-    async def push(self, post_id: int, owner_ids: Sequence[int]) -> int:
+    async def push(self, post_id: int, owner_ids: Sequence[int], *, run: int | None = None) -> int:
+        # One transaction inserts with duplicates ignored: runs make nothing cheaper here.
         inserted = 0
         async with self._db.transaction() as conn:
             for start in range(0, len(owner_ids), _CHUNK):

@@ -19,12 +19,19 @@ class Keys:
         return f"{self.prefix}:{kind}:{{{user_id}}}"
 
     def timeline(self, owner_id: int) -> str:
-        """List of the post ids in an owner's home timeline, oldest first (`tl` held a sorted set)."""
-        return self._key("tl2", owner_id)
+        """List of the post ids in an owner's home timeline, oldest first.
+
+        Earlier names are not read: `tl` held a sorted set, `tl2` lists written before the ceiling
+        (`timeline_ceiling`), which every writer of these lists must keep."""
+        return self._key("tl3", owner_id)
 
     def timeline_meta(self, owner_id: int) -> str:
         """String holding the timeline's floor; its absence means the timeline is not materialized."""
-        return self._key("tlm2", owner_id)
+        return self._key("tlm3", owner_id)
+
+    def timeline_ceiling(self) -> str:
+        """String: an id no timeline list holds anything above (standalone Redis only: no hash tag)."""
+        return f"{self.prefix}:tlceil"
 
     def recent(self, author_id: int) -> str:
         """Sorted set of an author's newest post ids (the celebrity pull path)."""

@@ -83,9 +83,9 @@ class ResilientTimelineStore:
         self._health.succeeded()
         return window
 
-    async def push(self, post_id: int, owner_ids: Sequence[int]) -> int:
+    async def push(self, post_id: int, owner_ids: Sequence[int], *, run: int | None = None) -> int:
         try:
-            return await self._store.push(post_id, owner_ids)
+            return await self._store.push(post_id, owner_ids, run=run)
         except REDIS_ERRORS as e:
             self._failed(owner_ids, e)
             return 0

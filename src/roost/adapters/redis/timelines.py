@@ -1,7 +1,7 @@
 """Materialized home timelines in Redis (production profile), implementing the TimelineStore port.
 
-Per owner: a list of post ids `<prefix>:tl2:{owner}`, oldest first, and a meta key
-`<prefix>:tlm2:{owner}` holding the floor, both under the owner's hash tag so each Lua script
+Per owner: a list of post ids `<prefix>:tl3:{owner}`, oldest first, and a meta key
+`<prefix>:tlm3:{owner}` holding the floor, both under the owner's hash tag so each Lua script
 touches one Cluster slot. Ids are 8-byte big-endian strings and the meta format and floor are
 those of `idsets`; the list holds every pushed id >= the floor, distinct, in order. It holds at most
 cap + slack ids (slack = cap / 8): one insert past that trims it to the newest cap and raises the
@@ -16,14 +16,29 @@ full timeline of 800, against ~7 us into a near-empty one. A list stays a compac
 is merged by rewriting the list, which is rare. Keys of the sorted-set encoding (`tl`, `tlm`) are
 not read: their owners' timelines are rebuilt on their next read.
 
-Fan-out on standalone Redis (the default) pushes a post to a batch of owners in one script call
-over all their keys; with `cluster=True` it sends one call per owner instead. Clients must be
-created with decode_responses=False: members are binary.
+Fan-out on standalone Redis (the default) pushes a post to a batch of owners in one script call,
+naming the owners by id; with `cluster=True` it sends one call per owner over its two keys instead.
+Clients must be created with decode_responses=False: members are binary.
+
+The ceiling (standalone only). Checking that a new id is the newest of each list (the LINDEX and
+compare above) took half of Redis's time per owner. One key `<prefix>:tlceil` holds an id C,
+optionally followed by a run: no list holds an id above C, and with a run, the lists holding C
+are ones that run appended C to. A push of an id above C (a new post: the common case) raises C to
+it, names its run, and appends to every list without looking; the run's later pushes (the next
+batches of followers, each owner once per run) find their own run in the ceiling and do the same.
+Everything else that puts ids into lists (merges, rebuilds, pushes below the ceiling) raises C to
+cover them and clears the run, so a redelivered post, or one a rebuild read from the database first,
+takes the checked path and is never held twice. A missing ceiling (a new keyspace, or the key lost
+while lists stayed) starts CEILING_MARGIN ahead of the time-ordered id of now: above every id in
+any list, as ids are made by clocks that agree to within the margin. Every writer of these lists
+keeps the ceiling; lists of versions that did not (`tl2`) are not read.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT
@@ -32,11 +47,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.adapters.redis import idsets
 from roost.adapters.redis.client import RedisClient, decodes_responses
 from roost.adapters.redis.keys import Keys
+from roost.core.ids import id_floor_for
 from roost.ports import TimelineWindow, trim_slack
 
 # Owners per script call of a standalone push: a few milliseconds of server time each, so a big
 # batch does not block other clients for its whole length.
 PUSH_CHUNK = 1000
+
+# A missing ceiling starts at the id of this far ahead: above every id made so far, also by a
+# process whose clock runs ahead of ours (NTP keeps hosts within milliseconds).
+CEILING_MARGIN = timedelta(seconds=2)
 
 
 # Helpers over an owner's list (on top of idsets.LUA_LIB: less, read_meta, write_meta, touch).
@@ -88,27 +108,34 @@ local function merge_into(list, cap, limit, bound, members)
   return added, trimmed, bound
 end
 
--- One new id into one owner's timeline; 1 if added. The common case takes two calls: RPUSHX
--- appends only to a list that exists (a materialized timeline with at least one id; a list is never
--- kept without its meta key), and the id before it shows the order held (so the new id is above the
--- floor too). Otherwise the append is undone and the owner takes the general merge, meta key first.
-local function push_one(list, meta_key, cap, limit, member, ttl)
+-- Appends `member` to an owner's list if it is the newest id there: two calls in the common case.
+-- RPUSHX appends only to a list that exists (a materialized timeline with at least one id; a list is
+-- never kept without its meta key), and the id before it shows the order held (so the new id is
+-- above the floor too). Returns the new length, or 0 with nothing changed: the owner then takes
+-- `push_merging`.
+local function append_newest(list, member)
   local length = redis.call('RPUSHX', list, member)
-  if length > 0 then
-    if less(redis.call('LINDEX', list, -2), member) then
-      if length > limit then
-        local meta = redis.call('GET', meta_key)
-        if meta then
-          local floor, bound, pending = read_meta(meta)
-          redis.call('LTRIM', list, length - cap, -1)
-          write_meta(meta_key, redis.call('LINDEX', list, 0), pending)
-        end
-      end
-      touch_pair(ttl, list, meta_key)
-      return 1
+  if length == 0 then return 0 end
+  if less(redis.call('LINDEX', list, -2), member) then return length end
+  redis.call('RPOP', list)
+  return 0
+end
+
+-- After an append: past `limit` entries keep the newest `cap` and raise the floor; refresh the TTL.
+local function settle(list, meta_key, length, cap, limit, ttl)
+  if length > limit then
+    local meta = redis.call('GET', meta_key)
+    if meta then
+      local floor, bound, pending = read_meta(meta)
+      redis.call('LTRIM', list, length - cap, -1)
+      write_meta(meta_key, redis.call('LINDEX', list, 0), pending)
     end
-    redis.call('RPOP', list)
   end
+  touch_pair(ttl, list, meta_key)
+end
+
+-- One new id into one owner's timeline by the general merge, meta key first; 1 if added.
+local function push_merging(list, meta_key, cap, limit, member, ttl)
   local meta = redis.call('GET', meta_key)
   if not meta then return 0 end
   local floor, bound, pending = read_meta(meta)
@@ -116,6 +143,30 @@ local function push_one(list, meta_key, cap, limit, member, ttl)
   if trimmed then write_meta(meta_key, new_bound, pending) end
   touch_pair(ttl, list, meta_key)
   return added
+end
+
+-- One new id into one owner's timeline; 1 if added.
+local function push_one(list, meta_key, cap, limit, member, ttl)
+  local length = append_newest(list, member)
+  if length == 0 then return push_merging(list, meta_key, cap, limit, member, ttl) end
+  settle(list, meta_key, length, cap, limit, ttl)
+  return 1
+end
+
+-- The ceiling (standalone Redis only; see the module docstring): raises it to cover `top`, the
+-- largest id about to go into some list other than by a run's append. A ceiling at `top` itself
+-- names no run any more: lists the run did not append to may now hold `top`. A missing ceiling
+-- starts at `init`. No-op when `key` is empty (Cluster).
+local function cover(key, init, top)
+  if key == '' then return end
+  local value = redis.call('GET', key)
+  local ceiling = init
+  if value then ceiling = string.sub(value, 1, 8) end
+  if less(top, ceiling) then
+    if not value then redis.call('SET', key, ceiling) end
+  else
+    redis.call('SET', key, top)
+  end
 end
 
 local function argv_members(first)
@@ -139,13 +190,15 @@ if stop == 0 then return {meta, {}} end
 return {meta, redis.call('LRANGE', KEYS[1], math.max(stop - limit, 0), stop - 1)}
 """
 
-# KEYS: list, meta. ARGV: cap, limit, ttl, members largest first. Returns how many were added.
+# KEYS: list, meta. ARGV: cap, limit, ttl, ceiling key ('' on Cluster), its initial value, members
+# largest first. Returns how many were added.
 _INSERT = r"""
 local meta = redis.call('GET', KEYS[2])
 if not meta then return 0 end
 local floor, bound, pending = read_meta(meta)
 local cap, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local added, trimmed, new_bound = merge_into(KEYS[1], cap, limit, bound, argv_members(4))
+if ARGV[6] then cover(ARGV[4], ARGV[5], ARGV[6]) end
+local added, trimmed, new_bound = merge_into(KEYS[1], cap, limit, bound, argv_members(6))
 if trimmed then write_meta(KEYS[2], new_bound, pending) end
 touch(ARGV[3])
 return added
@@ -158,6 +211,41 @@ _PUSH_MANY = r"""
 local cap, limit, added = tonumber(ARGV[1]), tonumber(ARGV[2]), 0
 for i = 1, #KEYS, 2 do
   added = added + push_one(KEYS[i], KEYS[i + 1], cap, limit, ARGV[4], ARGV[3])
+end
+return added
+"""
+
+# KEYS: none. ARGV: cap, limit, ttl, member, list key prefix, meta key prefix, owner ids as decimal
+# digits separated by commas, ceiling key, its initial value, run. Standalone only: the script
+# builds each owner's keys itself (`<prefix>{<owner>}`), which Redis Cluster forbids. Sending
+# owners this way costs Redis about as much as declared keys do and the worker a fraction: no key
+# to format or pack per owner. Above the ceiling, or within the run that raised it to this member,
+# the member is appended without looking at the list (see the module docstring).
+_PUSH_OWNERS = r"""
+local cap, limit, ttl, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local list_prefix, meta_prefix, owners = ARGV[5], ARGV[6], ARGV[7]
+local ceiling_key, ceiling_init, run = ARGV[8], ARGV[9], ARGV[10]
+local expiring, added = tonumber(ttl) > 0, 0
+local ceiling = redis.call('GET', ceiling_key)
+local append = append_newest
+if ceiling and (ceiling == member .. run or less(string.sub(ceiling, 1, 8), member)) then
+  redis.call('SET', ceiling_key, member .. run)
+  append = function(list) return redis.call('RPUSHX', list, member) end
+else
+  cover(ceiling_key, ceiling_init, member)
+end
+for owner in string.gmatch(owners, '%d+') do
+  local list = list_prefix .. owner .. '}'
+  local length = append(list, member)
+  if length == 0 then
+    added = added + push_merging(list, meta_prefix .. owner .. '}', cap, limit, member, ttl)
+  else
+    -- The meta key's name is built only when the append needs it.
+    if expiring or length > limit then
+      settle(list, meta_prefix .. owner .. '}', length, cap, limit, ttl)
+    end
+    added = added + 1
+  end
 end
 return added
 """
@@ -183,8 +271,8 @@ touch(ARGV[1])
 return 1
 """
 
-# KEYS: list, meta. ARGV: cap, limit, ttl, floor, members largest first. A dropped timeline stays dropped:
-# the rebuild it finishes is obsolete.
+# KEYS: list, meta. ARGV: cap, limit, ttl, floor, ceiling key ('' on Cluster), its initial value,
+# members largest first. A dropped timeline stays dropped: the rebuild it finishes is obsolete.
 _FINISH_REBUILD = r"""
 local meta = redis.call('GET', KEYS[2])
 if not meta then return 0 end
@@ -195,7 +283,8 @@ if less(new_floor, bound) then new_floor = bound end
 local below = position(KEYS[1], new_floor)
 if below > 0 then redis.call('LTRIM', KEYS[1], below, -1) end
 local cap, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local added, trimmed, new_bound = merge_into(KEYS[1], cap, limit, new_floor, argv_members(5))
+if ARGV[7] then cover(ARGV[5], ARGV[6], ARGV[7]) end
+local added, trimmed, new_bound = merge_into(KEYS[1], cap, limit, new_floor, argv_members(7))
 write_meta(KEYS[2], new_bound, false)
 touch(ARGV[3])
 return 1
@@ -229,15 +318,18 @@ class RedisTimelineStore:
         # 0 means no expiry. With a TTL every write refreshes both keys together, so a set and
         # its meta expire at the same moment.
         self._ttl = ttl_seconds or 0
-        # On Cluster a script may only touch one slot, so pushes run one script call per owner.
+        # On Cluster a script may only touch one slot, so pushes run one script call per owner
+        # and there is no ceiling.
         self._cluster = cluster
+        self._ceiling = "" if cluster else self._keys.timeline_ceiling()
         self._window = _register(redis, _WINDOW)
         self._insert = _register(redis, _INSERT)
         self._push_many = _register(redis, _PUSH_MANY)
+        self._push_owners = _register(redis, _PUSH_OWNERS)
         self._remove = _register(redis, _REMOVE)
-        # `Keys` names as bytes formats: a batch of 5,000 owners builds 10,000 keys.
-        self._timeline_format = _key_format(self._keys.timeline)
-        self._meta_format = _key_format(self._keys.timeline_meta)
+        # What precedes the owner id in each key, for scripts that build the keys of many owners.
+        self._timeline_prefix = _tag_prefix(self._keys.timeline)
+        self._meta_prefix = _tag_prefix(self._keys.timeline_meta)
         self._begin = _register(redis, _BEGIN_REBUILD)
         self._finish = _register(redis, _FINISH_REBUILD)
 
@@ -256,7 +348,10 @@ class RedisTimelineStore:
         meta, members = reply
         return TimelineWindow([idsets.unpack(m) for m in reversed(members)], idsets.floor_of(meta))
 
-    async def push(self, post_id: int, owner_ids: Sequence[int]) -> int:
+    def _ceiling_init(self) -> bytes:
+        return idsets.pack(id_floor_for(datetime.now(UTC) + CEILING_MARGIN))
+
+    async def push(self, post_id: int, owner_ids: Sequence[int], *, run: int | None = None) -> int:
         if not owner_ids:
             return 0
         args: list[EncodableT] = [self._cap, self._limit, self._ttl, idsets.pack(post_id)]
@@ -265,12 +360,25 @@ class RedisTimelineStore:
             return sum(await idsets.run_batch(self._redis, self._push_many, calls))
         # A few script calls of a bounded size in one pipeline: one round trip, and no single
         # call blocks the server for long. The member and arguments are sent once per call.
-        timeline, meta = self._timeline_format, self._meta_format
-        chunks = [
-            ([k for o in owner_ids[i : i + PUSH_CHUNK] for k in (timeline % o, meta % o)], args)
+        tail: list[EncodableT] = [
+            self._ceiling,
+            self._ceiling_init(),
+            str(secrets.randbits(63) if run is None else run),
+        ]
+        chunks: list[tuple[list[str], list[EncodableT]]] = [
+            (
+                [],
+                [
+                    *args,
+                    self._timeline_prefix,
+                    self._meta_prefix,
+                    ",".join(map(str, owner_ids[i : i + PUSH_CHUNK])),
+                    *tail,
+                ],
+            )
             for i in range(0, len(owner_ids), PUSH_CHUNK)
         ]
-        return sum(await idsets.run_batch(self._redis, self._push_many, chunks))
+        return sum(await idsets.run_batch(self._redis, self._push_owners, chunks))
 
     async def merge(self, owner_id: int, post_ids: Sequence[int]) -> None:
         if not post_ids:
@@ -279,6 +387,8 @@ class RedisTimelineStore:
             self._cap,
             self._limit,
             self._ttl,
+            self._ceiling,
+            self._ceiling_init(),
             *idsets.pack_sorted(post_ids, self._limit),
         ]
         await idsets.run_script(self._redis, self._insert, self._pair(owner_id), args)
@@ -307,6 +417,8 @@ class RedisTimelineStore:
             self._limit,
             self._ttl,
             idsets.pack(max(floor, 0)),
+            self._ceiling,
+            self._ceiling_init(),
             *idsets.pack_sorted(post_ids, self._limit),
         ]
         await idsets.run_script(self._redis, self._finish, self._pair(owner_id), args)
@@ -316,6 +428,8 @@ class RedisTimelineStore:
         await self._redis.delete(*self._pair(owner_id))
 
 
-def _key_format(name: Callable[[int], str]) -> bytes:
-    """A `%d` format of the keys `name` builds (the prefix is brace-free, so `{0}` is the tag)."""
-    return name(0).replace("%", "%%").replace("{0}", "{%d}").encode()
+def _tag_prefix(name: Callable[[int], str]) -> str:
+    """The part of the keys `name` builds before the owner id: up to and with the hash tag's brace
+    (the prefix is brace-free, so the first brace opens the tag)."""
+    key = name(0)
+    return key[: key.index("{") + 1]
