@@ -45,7 +45,10 @@ async def measure(client: redis.asyncio.Redis, fill: int) -> None:
             batch = owners[start : start + 50]
             await asyncio.gather(*(store.begin_rebuild(o) for o in batch))
             await asyncio.gather(
-                *(store.finish_rebuild(o, [BASE + i * 7919 + o % 7907 for i in range(fill)], 0) for o in batch)
+                *(
+                    store.finish_rebuild(o, [BASE + i * 7919 + o % 7907 for i in range(fill)], 0)
+                    for o in batch
+                )
             )
         # A new keyspace's ceiling starts this far ahead of now; posts made later are above it.
         await asyncio.sleep(getattr(timelines, "CEILING_MARGIN", timedelta(0)).total_seconds())
