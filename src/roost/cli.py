@@ -10,14 +10,16 @@ import redis.asyncio
 import typer
 import uvicorn
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from roost.adapters.redis.client import RedisClient
+from roost.adapters.redis.retired import remove_retired_keys
 from roost.adapters.sql import migrate as migrations
 from roost.adapters.sql.database import Database
 from roost.bench.cli import bench_app
 from roost.core.errors import Unavailable
 from roost.core.settings import Settings
-from roost.runtime import Runtime
+from roost.runtime import Runtime, connect_redis
 from roost.workers.consumer import default_consumer_name, run_worker
 from roost.workers.stream_relay import stream_relay
 
@@ -71,7 +73,8 @@ async def _schema_problem(settings: Settings) -> str | None:
 
 @app.command()
 def migrate() -> None:
-    """Apply pending database migrations (the embedded profile also migrates itself on start)."""
+    """Apply pending database migrations (the embedded profile also migrates itself on start), and
+    remove Redis keys of formats no version reads any more."""
     settings = Settings()
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +84,13 @@ def migrate() -> None:
         typer.echo(f"roost: {e.message}; check ROOST_DATABASE_URL", err=True)
         raise typer.Exit(1) from e
     typer.echo(status.describe())
+    if settings.redis_url is not None:
+        try:
+            removed = asyncio.run(_remove_retired_keys(settings))
+        except (RedisError, OSError) as e:
+            typer.echo(f"roost: Redis unreachable ({e}); check ROOST_REDIS_URL", err=True)
+            raise typer.Exit(1) from e
+        typer.echo(f"Redis: removed {removed} keys of retired formats under {settings.redis_prefix}:")
 
 
 async def _migrate(settings: Settings) -> migrations.SchemaStatus:
@@ -89,6 +99,14 @@ async def _migrate(settings: Settings) -> migrations.SchemaStatus:
         return await migrations.upgrade(db)
     finally:
         await db.dispose()
+
+
+async def _remove_retired_keys(settings: Settings) -> int:
+    client = connect_redis(settings.redis_url or "", cluster=settings.redis_cluster)
+    try:
+        return await remove_retired_keys(client, settings.redis_prefix)
+    finally:
+        await client.aclose()
 
 
 @app.command()
