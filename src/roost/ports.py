@@ -59,8 +59,9 @@ class TimelineStore(Protocol):
         """Insert one post into the materialized timelines among `owner_ids`; returns how many.
 
         `run` names one fan-out of the post: a random number its pushes share, each push with
-        owners none of the run's earlier pushes had. A store may then skip per-owner checks (see
-        the Redis store's ceiling). None makes the push a run of its own; any run is correct.
+        owners none of the run's earlier pushes had (callers must keep to that). A store may then
+        skip per-owner checks (see the Redis store's ceiling). None makes the push a run of its
+        own; an owner named twice in one push still gets the post once.
         """
         ...
 

@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 from redis.asyncio.connection import AbstractConnection
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -25,7 +26,7 @@ from roost.adapters.redis.idsets import pack, unpack
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.recent import RedisRecentPosts
 from roost.adapters.redis.timelines import RedisTimelineStore
-from roost.core.ids import id_floor_for
+from roost.core.ids import id_floor_for, id_to_datetime
 from roost.ports import PENDING_FLOOR, TimelineWindow, trim_slack
 
 BIG = 1 << 62  # ids in the 63-bit range, beyond what a double holds exactly
@@ -426,14 +427,22 @@ async def test_push_retries_once_after_a_dropped_connection(
     assert await s.window(1, before=None, limit=5) == TimelineWindow([5], 0)
 
 
-async def test_ttl_refreshed_on_both_keys(client: redis.asyncio.Redis, prefix: str) -> None:
+@pytest.mark.parametrize("above_ceiling", [False, True], ids=["checked", "appended"])
+async def test_ttl_refreshed_on_both_keys(
+    client: redis.asyncio.Redis, prefix: str, above_ceiling: bool
+) -> None:
     s = RedisTimelineStore(client, prefix=prefix, cap=10, ttl_seconds=1000)
-    await materialize(s, 1, [1, 2])
-    await s.push(3, [1])
+    base = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1)) if above_ceiling else 1
+    await materialize(s, 1, [base, base + 1])
     keys = Keys(prefix)
+    for key in (keys.timeline(1), keys.timeline_meta(1)):
+        await client.expire(key, 10)  # so that only the push can have set it back to 1000
+    await s.push(base + 2, [1])
     assert 900 < await client.ttl(keys.timeline(1)) <= 1000
     assert 900 < await client.ttl(keys.timeline_meta(1)) <= 1000
-    assert await store(client, prefix).window(1, before=None, limit=5) == TimelineWindow([3, 2, 1], 0)
+    assert await store(client, prefix).window(1, before=None, limit=5) == TimelineWindow(
+        [base + 2, base + 1, base], 0
+    )
 
 
 # --- The ceiling: new posts appended without a look at each list ------------------------------
@@ -476,6 +485,64 @@ async def test_missing_ceiling_starts_ahead_of_every_id_made(
     assert await s.window(1, before=None, limit=5) == TimelineWindow([made + 1, made, made - 5], 0)
     ceiling = unpack(cast(bytes, await client.get(Keys(prefix).timeline_ceiling()))[:8])
     assert ceiling >= ahead
+
+
+def push_calls(path: str) -> float:
+    return REGISTRY.get_sample_value("roost_timeline_push_calls_total", {"path": path}) or 0.0
+
+
+async def test_new_ceiling_is_the_id_of_the_servers_clock_ahead(
+    client: redis.asyncio.Redis, prefix: str
+) -> None:
+    s = store(client, prefix)
+    low = now_id(timelines.CEILING_MARGIN)
+    await materialize(s, 1, [5])
+    high = now_id(timelines.CEILING_MARGIN + timedelta(seconds=1))
+    ceiling = unpack(cast(bytes, await client.get(Keys(prefix).timeline_ceiling())))
+    assert low <= ceiling <= high
+    assert ceiling == id_floor_for(id_to_datetime(ceiling))  # no worker or sequence bits
+    checked, appended = push_calls("checked"), push_calls("appended")
+    assert await s.push(ceiling - 1, [1]) == 1  # below it: checked
+    assert await s.push(ceiling + 1, [1]) == 1  # above it: appended
+    assert (push_calls("checked") - checked, push_calls("appended") - appended) == (1, 1)
+
+
+async def test_owner_named_twice_gets_the_post_once(
+    client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = store(client, prefix)
+    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    await materialize(s, 1, [post - 10])
+    assert await s.push(post, [1, 1, 1]) == 1
+    monkeypatch.setattr(timelines, "PUSH_CHUNK", 1)  # the repeats in separate script calls
+    assert await s.push(post + 1, [1, 1]) == 1
+    assert await s.window(1, before=None, limit=5) == TimelineWindow([post + 1, post, post - 10], 0)
+
+
+async def test_push_resent_after_it_ran_adds_nothing_twice(
+    client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scripts ran, but their replies were lost with the connection: the resent calls must
+    # not append again what the first ones appended without looking.
+    monkeypatch.setattr(timelines, "PUSH_CHUNK", 1)
+    s = store(client, prefix)
+    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    for owner in (1, 2):
+        await materialize(s, owner, [post - 10])
+    original = AbstractConnection.read_response
+    lost: list[Exception] = [RedisConnectionError("reply lost (simulated)")]
+
+    async def flaky(self: AbstractConnection, *args: Any, **kwargs: Any) -> Any:
+        reply = await original(self, *args, **kwargs)
+        if lost:
+            raise lost.pop()
+        return reply
+
+    monkeypatch.setattr(AbstractConnection, "read_response", flaky)
+    assert await s.push(post, [1, 2], run=3) == 0  # the resent calls found the post in place
+    assert not lost
+    for owner in (1, 2):
+        assert await s.window(owner, before=None, limit=5) == TimelineWindow([post, post - 10], 0)
 
 
 async def test_redelivered_post_is_held_once(client: redis.asyncio.Redis, prefix: str) -> None:

@@ -23,7 +23,7 @@ redis.conf: CONFIG SET does not survive a restart); `ensure_server_config` tries
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import hiredis
@@ -194,22 +194,34 @@ async def run_script(
     return (await run_batch(client, script, [(keys, args)]))[0]
 
 
+Calls = Sequence[tuple[Sequence[KeyT], Sequence[EncodableT]]]
+
+
 async def run_batch(
     client: RedisClient,
     script: AsyncScript,
-    calls: Sequence[tuple[Sequence[KeyT], Sequence[EncodableT]]],
+    calls: Calls,
+    *,
+    resent: Callable[[], Calls] | None = None,
 ) -> list[Any]:
     """Runs `script` once per call, pipelined on one connection: one round trip.
 
-    Calls must be idempotent (a dropped connection retries the batch once). This sends bare
-    EVALSHAs and loads the script only when the server answers NOSCRIPT (after a restart or
-    SCRIPT FLUSH), retrying just the calls that did not run.
+    A dropped connection sends the batch once more, and calls may have run before it dropped:
+    they must be safe to run twice, or `resent` gives the calls to send instead (the same
+    number, each safe after its original). This sends bare EVALSHAs and loads the script only
+    when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH), retrying just the calls
+    that did not run.
     """
     results: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
+
+    def evalshas(batch: Calls) -> list[tuple[EncodableT, ...]]:
+        return [(b"EVALSHA", script.sha, len(batch[i][0]), *batch[i][0], *batch[i][1]) for i in todo]
+
     for _attempt in range(2):
-        commands = [(b"EVALSHA", script.sha, len(calls[i][0]), *calls[i][0], *calls[i][1]) for i in todo]
-        replies = await pipeline(client, commands)
+        replies = await pipeline(
+            client, evalshas(calls), resent=None if resent is None else lambda: evalshas(resent())
+        )
         missing: list[int] = []
         for i, reply in zip(todo, replies, strict=True):
             if isinstance(reply, NoScriptError):
@@ -225,14 +237,20 @@ async def run_batch(
     raise NoScriptError("script vanished from the server twice in a row")
 
 
-async def pipeline(client: RedisClient, commands: Sequence[tuple[EncodableT, ...]]) -> list[Any]:
+async def pipeline(
+    client: RedisClient,
+    commands: Sequence[tuple[EncodableT, ...]],
+    *,
+    resent: Callable[[], Sequence[tuple[EncodableT, ...]]] | None = None,
+) -> list[Any]:
     """Sends commands in one write and returns their replies, error replies as exceptions.
 
     A redis-py pipeline packs arguments in Python (about 1.5 us each); fan-out sends tens of
     thousands of keys per post, so this packs them in C and reads the replies off one pooled
     connection.
     A connection error retries the whole batch once on a fresh connection (a pooled one may
-    have died with a Redis restart).
+    have died with a Redis restart), as `resent()` when given: commands may have run before the
+    connection dropped.
     """
     if not commands:
         return []
@@ -262,6 +280,9 @@ async def pipeline(client: RedisClient, commands: Sequence[tuple[EncodableT, ...
             await conn.disconnect()
             if attempt:
                 raise
+            if resent is not None:
+                commands = resent()
+                packed = b"".join([hiredis.pack_command(c) for c in commands])  # type: ignore[arg-type]
         except BaseException:
             # Replies may be left unread: the connection must not serve anyone else.
             await conn.disconnect()

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT
@@ -47,7 +47,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roost.adapters.redis import idsets
 from roost.adapters.redis.client import RedisClient, decodes_responses
 from roost.adapters.redis.keys import Keys
-from roost.core.ids import id_floor_for
+from roost.core.ids import EPOCH_MS, SEQUENCE_BITS, WORKER_BITS
+from roost.metrics import TIMELINE_PUSH_CALLS
 from roost.ports import TimelineWindow, trim_slack
 
 # Owners per script call of a standalone push: a few milliseconds of server time each, so a big
@@ -60,7 +61,11 @@ CEILING_MARGIN = timedelta(seconds=2)
 
 
 # Helpers over an owner's list (on top of idsets.LUA_LIB: less, read_meta, write_meta, touch).
-_LIST_LIB = r"""
+_ID_SHIFT = WORKER_BITS + SEQUENCE_BITS  # the milliseconds' place in an id
+assert _ID_SHIFT >= 16, "id_of_now leaves an id's two low bytes zero"
+_LIST_LIB = (
+    f"local ID_EPOCH_MS, ID_MS_SCALE = {EPOCH_MS}, {1 << (_ID_SHIFT - 16)}\n"
+    + r"""
 -- The 0-based index of the first entry >= m (the list's length when there is none).
 local function position(list, m)
   local lo, hi = 0, redis.call('LLEN', list)
@@ -153,15 +158,29 @@ local function push_one(list, meta_key, cap, limit, member, ttl)
   return 1
 end
 
+-- The time-ordered id (roost.core.ids) of the server's clock plus `margin_ms`, as 8 bytes: its
+-- top six bytes are the milliseconds since the id epoch times ID_MS_SCALE (exact in a double),
+-- the low two are zero.
+local function id_of_now(margin_ms)
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(margin_ms)
+  local top, out = (ms - ID_EPOCH_MS) * ID_MS_SCALE, {}
+  for i = 6, 1, -1 do
+    out[i] = string.char(top % 256)
+    top = math.floor(top / 256)
+  end
+  return table.concat(out) .. '\0\0'
+end
+
 -- The ceiling (standalone Redis only; see the module docstring): raises it to cover `top`, the
 -- largest id about to go into some list other than by a run's append. A ceiling at `top` itself
 -- names no run any more: lists the run did not append to may now hold `top`. A missing ceiling
--- starts at `init`. No-op when `key` is empty (Cluster).
-local function cover(key, init, top)
+-- starts `margin_ms` ahead of the server's clock. No-op when `key` is empty (Cluster).
+local function cover(key, margin_ms, top)
   if key == '' then return end
   local value = redis.call('GET', key)
-  local ceiling = init
-  if value then ceiling = string.sub(value, 1, 8) end
+  local ceiling
+  if value then ceiling = string.sub(value, 1, 8) else ceiling = id_of_now(margin_ms) end
   if less(top, ceiling) then
     if not value then redis.call('SET', key, ceiling) end
   else
@@ -175,6 +194,7 @@ local function argv_members(first)
   return members
 end
 """
+)
 
 # KEYS: list, meta. ARGV: before (8 bytes, or empty for none), limit. Returns false, or
 # {meta, ids oldest first}: the newest `limit` below `before`.
@@ -190,8 +210,8 @@ if stop == 0 then return {meta, {}} end
 return {meta, redis.call('LRANGE', KEYS[1], math.max(stop - limit, 0), stop - 1)}
 """
 
-# KEYS: list, meta. ARGV: cap, limit, ttl, ceiling key ('' on Cluster), its initial value, members
-# largest first. Returns how many were added.
+# KEYS: list, meta. ARGV: cap, limit, ttl, ceiling key ('' on Cluster), its margin in milliseconds,
+# members largest first. Returns how many were added.
 _INSERT = r"""
 local meta = redis.call('GET', KEYS[2])
 if not meta then return 0 end
@@ -204,9 +224,9 @@ touch(ARGV[3])
 return added
 """
 
-# KEYS: list and meta of each owner, in pairs. ARGV: cap, limit, ttl, member. One new id for a
-# batch of owners in one call (one owner per call on Cluster: each owner's keys share a slot, different
-# owners' do not); returns how many were added.
+# KEYS: list and meta of each owner, in pairs. ARGV: cap, limit, ttl, member. One new id for the
+# owners named (Cluster: one owner per call, as each owner's keys share a slot and different owners'
+# do not), each checked; returns how many were added.
 _PUSH_MANY = r"""
 local cap, limit, added = tonumber(ARGV[1]), tonumber(ARGV[2]), 0
 for i = 1, #KEYS, 2 do
@@ -216,23 +236,24 @@ return added
 """
 
 # KEYS: none. ARGV: cap, limit, ttl, member, list key prefix, meta key prefix, owner ids as decimal
-# digits separated by commas, ceiling key, its initial value, run. Standalone only: the script
-# builds each owner's keys itself (`<prefix>{<owner>}`), which Redis Cluster forbids. Sending
-# owners this way costs Redis about as much as declared keys do and the worker a fraction: no key
-# to format or pack per owner. Above the ceiling, or within the run that raised it to this member,
-# the member is appended without looking at the list (see the module docstring).
+# digits separated by commas (distinct), ceiling key, its margin in milliseconds, run. Standalone
+# only: the script builds each owner's keys itself (`<prefix>{<owner>}`), which Redis Cluster
+# forbids. Sending owners this way costs Redis about as much as declared keys do and the worker a
+# fraction: no key to format or pack per owner. Above the ceiling, or within the run that raised it
+# to this member, the member is appended without looking at the list (see the module docstring).
+# Returns {added, 1 if appended so}.
 _PUSH_OWNERS = r"""
 local cap, limit, ttl, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local list_prefix, meta_prefix, owners = ARGV[5], ARGV[6], ARGV[7]
-local ceiling_key, ceiling_init, run = ARGV[8], ARGV[9], ARGV[10]
+local ceiling_key, margin_ms, run = ARGV[8], ARGV[9], ARGV[10]
 local expiring, added = tonumber(ttl) > 0, 0
 local ceiling = redis.call('GET', ceiling_key)
-local append = append_newest
+local append, appending = append_newest, 0
 if ceiling and (ceiling == member .. run or less(string.sub(ceiling, 1, 8), member)) then
   redis.call('SET', ceiling_key, member .. run)
-  append = function(list) return redis.call('RPUSHX', list, member) end
+  append, appending = function(list) return redis.call('RPUSHX', list, member) end, 1
 else
-  cover(ceiling_key, ceiling_init, member)
+  cover(ceiling_key, margin_ms, member)
 end
 for owner in string.gmatch(owners, '%d+') do
   local list = list_prefix .. owner .. '}'
@@ -247,7 +268,7 @@ for owner in string.gmatch(owners, '%d+') do
     added = added + 1
   end
 end
-return added
+return {added, appending}
 """
 
 # KEYS: list, meta. ARGV: ttl. Removing ids never lowers the floor.
@@ -271,8 +292,8 @@ touch(ARGV[1])
 return 1
 """
 
-# KEYS: list, meta. ARGV: cap, limit, ttl, floor, ceiling key ('' on Cluster), its initial value,
-# members largest first. A dropped timeline stays dropped: the rebuild it finishes is obsolete.
+# KEYS: list, meta. ARGV: cap, limit, ttl, floor, ceiling key ('' on Cluster), its margin in
+# milliseconds, members largest first. A dropped timeline stays dropped: the rebuild it finishes is obsolete.
 _FINISH_REBUILD = r"""
 local meta = redis.call('GET', KEYS[2])
 if not meta then return 0 end
@@ -296,7 +317,7 @@ def _register(redis: RedisClient, body: str) -> AsyncScript:
 
 
 class RedisTimelineStore:
-    """TimelineStore on Redis sorted sets; every method is one round trip."""
+    """TimelineStore on Redis lists; every method is one round trip."""
 
     def __init__(
         self,
@@ -322,6 +343,7 @@ class RedisTimelineStore:
         # and there is no ceiling.
         self._cluster = cluster
         self._ceiling = "" if cluster else self._keys.timeline_ceiling()
+        self._margin_ms = int(CEILING_MARGIN.total_seconds() * 1000)
         self._window = _register(redis, _WINDOW)
         self._insert = _register(redis, _INSERT)
         self._push_many = _register(redis, _PUSH_MANY)
@@ -348,9 +370,6 @@ class RedisTimelineStore:
         meta, members = reply
         return TimelineWindow([idsets.unpack(m) for m in reversed(members)], idsets.floor_of(meta))
 
-    def _ceiling_init(self) -> bytes:
-        return idsets.pack(id_floor_for(datetime.now(UTC) + CEILING_MARGIN))
-
     async def push(self, post_id: int, owner_ids: Sequence[int], *, run: int | None = None) -> int:
         if not owner_ids:
             return 0
@@ -358,27 +377,31 @@ class RedisTimelineStore:
         if self._cluster:
             calls = [(self._pair(o), args) for o in owner_ids]
             return sum(await idsets.run_batch(self._redis, self._push_many, calls))
+        # Appends above the ceiling do not look at the lists: an owner named twice would get the
+        # post twice.
+        owners = list(dict.fromkeys(owner_ids))
         # A few script calls of a bounded size in one pipeline: one round trip, and no single
         # call blocks the server for long. The member and arguments are sent once per call.
-        tail: list[EncodableT] = [
-            self._ceiling,
-            self._ceiling_init(),
-            str(secrets.randbits(63) if run is None else run),
-        ]
-        chunks: list[tuple[list[str], list[EncodableT]]] = [
-            (
-                [],
-                [
-                    *args,
-                    self._timeline_prefix,
-                    self._meta_prefix,
-                    ",".join(map(str, owner_ids[i : i + PUSH_CHUNK])),
-                    *tail,
-                ],
-            )
-            for i in range(0, len(owner_ids), PUSH_CHUNK)
-        ]
-        return sum(await idsets.run_batch(self._redis, self._push_owners, chunks))
+        ids = [",".join(map(str, owners[i : i + PUSH_CHUNK])) for i in range(0, len(owners), PUSH_CHUNK)]
+        args += [self._timeline_prefix, self._meta_prefix]
+
+        def chunks(run: int) -> list[tuple[list[str], list[EncodableT]]]:
+            return [([], [*args, chunk, self._ceiling, self._margin_ms, str(run)]) for chunk in ids]
+
+        # Calls sent again after a dropped connection may have run already: as a run of their
+        # own they take the checked path, which adds nothing twice.
+        replies = await idsets.run_batch(
+            self._redis,
+            self._push_owners,
+            chunks(secrets.randbits(63) if run is None else run),
+            resent=lambda: chunks(secrets.randbits(63)),
+        )
+        appended = sum(reply[1] for reply in replies)
+        if appended:
+            TIMELINE_PUSH_CALLS.labels(path="appended").inc(appended)
+        if appended < len(replies):
+            TIMELINE_PUSH_CALLS.labels(path="checked").inc(len(replies) - appended)
+        return sum(reply[0] for reply in replies)
 
     async def merge(self, owner_id: int, post_ids: Sequence[int]) -> None:
         if not post_ids:
@@ -388,7 +411,7 @@ class RedisTimelineStore:
             self._limit,
             self._ttl,
             self._ceiling,
-            self._ceiling_init(),
+            self._margin_ms,
             *idsets.pack_sorted(post_ids, self._limit),
         ]
         await idsets.run_script(self._redis, self._insert, self._pair(owner_id), args)
@@ -418,7 +441,7 @@ class RedisTimelineStore:
             self._ttl,
             idsets.pack(max(floor, 0)),
             self._ceiling,
-            self._ceiling_init(),
+            self._margin_ms,
             *idsets.pack_sorted(post_ids, self._limit),
         ]
         await idsets.run_script(self._redis, self._finish, self._pair(owner_id), args)
