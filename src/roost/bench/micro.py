@@ -90,7 +90,7 @@ async def _past_new_ceiling(settings: Settings) -> None:
     A new keyspace's ceiling starts CEILING_MARGIN ahead of the clock (see the Redis timelines),
     and posts below it take the checked path; in a running system every new post is above it.
     """
-    if not settings.is_sqlite:
+    if not settings.is_embedded:  # Redis timelines
         await asyncio.sleep(CEILING_MARGIN.total_seconds())
 
 

@@ -432,7 +432,7 @@ async def test_ttl_refreshed_on_both_keys(
     client: redis.asyncio.Redis, prefix: str, above_ceiling: bool
 ) -> None:
     s = RedisTimelineStore(client, prefix=prefix, cap=10, ttl_seconds=1000)
-    base = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1)) if above_ceiling else 1
+    base = new_post() if above_ceiling else 1
     await materialize(s, 1, [base, base + 1])
     keys = Keys(prefix)
     for key in (keys.timeline(1), keys.timeline_meta(1)):
@@ -452,11 +452,27 @@ def now_id(offset: timedelta = timedelta(0)) -> int:
     return id_floor_for(datetime.now(UTC) + offset)
 
 
+def new_post() -> int:
+    """The id of a post made after a new keyspace's ceiling margin: above the ceiling."""
+    return now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+
+
+async def holding_older(s: RedisTimelineStore, owners: Sequence[int], post: int) -> None:
+    """Materializes the owners' timelines, each holding one post older than `post`."""
+    for owner in owners:
+        await materialize(s, owner, [post - 10])
+
+
+async def assert_held_once(s: RedisTimelineStore, owners: Sequence[int], post: int) -> None:
+    for owner in owners:
+        assert await s.window(owner, before=None, limit=5) == TimelineWindow([post, post - 10], 0)
+
+
 async def test_push_above_the_ceiling_does_not_look_at_lists(
     client: redis.asyncio.Redis, prefix: str
 ) -> None:
     s = store(client, prefix)
-    newest = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    newest = new_post()
     await materialize(s, 1, [newest - 2])
     # The ceiling now covers newest - 2. A list that breaks the invariant (nothing does this but
     # the test) shows that a push above the ceiling appends without reading the list's tail ...
@@ -511,7 +527,7 @@ async def test_owner_named_twice_gets_the_post_once(
     client: redis.asyncio.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = store(client, prefix)
-    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    post = new_post()
     await materialize(s, 1, [post - 10])
     assert await s.push(post, [1, 1, 1]) == 1
     monkeypatch.setattr(timelines, "PUSH_CHUNK", 1)  # the repeats in separate script calls
@@ -526,9 +542,8 @@ async def test_push_resent_after_it_ran_adds_nothing_twice(
     # not append again what the first ones appended without looking.
     monkeypatch.setattr(timelines, "PUSH_CHUNK", 1)
     s = store(client, prefix)
-    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
-    for owner in (1, 2):
-        await materialize(s, owner, [post - 10])
+    post = new_post()
+    await holding_older(s, [1, 2], post)
     original = AbstractConnection.read_response
     lost: list[Exception] = [RedisConnectionError("reply lost (simulated)")]
 
@@ -541,21 +556,18 @@ async def test_push_resent_after_it_ran_adds_nothing_twice(
     monkeypatch.setattr(AbstractConnection, "read_response", flaky)
     assert await s.push(post, [1, 2], run=3) == 0  # the resent calls found the post in place
     assert not lost
-    for owner in (1, 2):
-        assert await s.window(owner, before=None, limit=5) == TimelineWindow([post, post - 10], 0)
+    await assert_held_once(s, [1, 2], post)
 
 
 async def test_redelivered_post_is_held_once(client: redis.asyncio.Redis, prefix: str) -> None:
     s = store(client, prefix)
-    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
-    for owner in (1, 2, 3):
-        await materialize(s, owner, [post - 10])
+    post = new_post()
+    await holding_older(s, [1, 2, 3], post)
     assert await s.push(post, [1, 2], run=7) == 2  # the first delivery's batches ...
     assert await s.push(post, [3], run=7) == 1
     assert await s.push(post, [1, 2, 3], run=8) == 0  # ... and a redelivery, a run of its own
     assert await s.push(post, [1, 2, 3]) == 0
-    for owner in (1, 2, 3):
-        assert await s.window(owner, before=None, limit=5) == TimelineWindow([post, post - 10], 0)
+    await assert_held_once(s, [1, 2, 3], post)
 
 
 async def test_interleaved_deliveries_of_one_post_hold_it_once(
@@ -564,17 +576,15 @@ async def test_interleaved_deliveries_of_one_post_hold_it_once(
     # Two deliveries of one post run at once, batch by batch, one owner per script call.
     monkeypatch.setattr(timelines, "PUSH_CHUNK", 1)
     s = store(client, prefix)
-    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    post = new_post()
     owners = [1, 2, 3, 4]
-    for owner in owners:
-        await materialize(s, owner, [post - 10])
+    await holding_older(s, owners, post)
     added = 0
     for batch in ([1, 2], [3, 4]):
         added += await s.push(post, batch, run=1)
         added += await s.push(post, list(reversed(owners)), run=2) if batch == [1, 2] else 0
     assert added == len(owners)
-    for owner in owners:
-        assert await s.window(owner, before=None, limit=5) == TimelineWindow([post, post - 10], 0)
+    await assert_held_once(s, owners, post)
 
 
 async def test_rebuild_that_read_the_post_first_holds_it_once(
@@ -583,7 +593,7 @@ async def test_rebuild_that_read_the_post_first_holds_it_once(
     # A reader rebuilds between the post's commit and its fan-out's second batch: the rebuild
     # puts the post in from the database, and the second batch must not add it again.
     s = store(client, prefix)
-    post = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    post = new_post()
     await materialize(s, 1, [post - 10])
     await materialize(s, 2, [post - 10])
     assert await s.push(post, [1], run=5) == 1
@@ -597,7 +607,7 @@ async def test_merge_of_newer_posts_raises_the_ceiling(client: redis.asyncio.Red
     # A follow merges the followee's newest post into a timeline before a slightly older post of
     # someone else is fanned out: the older post must still land below it.
     s = store(client, prefix)
-    first = now_id(timelines.CEILING_MARGIN + timedelta(minutes=1))
+    first = new_post()
     await materialize(s, 1, [first - 10])
     assert await s.push(first, [1]) == 1
     await s.merge(1, [first + 20])
