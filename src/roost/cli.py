@@ -16,6 +16,7 @@ from roost.adapters.redis.client import RedisClient
 from roost.adapters.redis.retired import remove_retired_keys
 from roost.adapters.sql import migrate as migrations
 from roost.adapters.sql.database import Database
+from roost.api.processes import serve_processes
 from roost.bench.cli import bench_app
 from roost.core.errors import Unavailable
 from roost.core.settings import Settings
@@ -25,6 +26,7 @@ from roost.workers.stream_relay import stream_relay
 
 app = typer.Typer(help="roost: a social feed server.", no_args_is_help=True, add_completion=False)
 app.add_typer(bench_app, name="bench")
+ASGI_APP = "roost.api.asgi:app"
 
 
 @app.callback()
@@ -36,7 +38,9 @@ def _root() -> None:
 def serve(
     host: str | None = typer.Option(None, help="interface to bind (default ROOST_HOST or 127.0.0.1)"),
     port: int | None = typer.Option(None, help="port to bind (default ROOST_PORT or 8000)"),
-    workers: int = typer.Option(1, min=1, help="API processes (production profile)"),
+    workers: int = typer.Option(
+        1, min=1, help="API processes (production profile); each listens on the port with SO_REUSEPORT"
+    ),
 ) -> None:
     """Run the HTTP API (embedded profile: also the background workers, in process)."""
     settings = Settings()
@@ -47,14 +51,18 @@ def serve(
         if problem is not None:
             typer.echo(f"roost: {problem}", err=True)
             raise typer.Exit(1)
-    uvicorn.run(
-        "roost.api.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level="info",
-        access_log=False,
-    )
+    host, port = host or settings.host, port or settings.port
+    if workers == 1:
+        uvicorn.run(ASGI_APP, host=host, port=port, log_level="info", access_log=False)
+        return
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    try:
+        code = serve_processes(ASGI_APP, host=host, port=port, processes=workers)
+    except OSError as e:
+        typer.echo(f"roost: cannot listen on {host}:{port} ({e.strerror or e})", err=True)
+        raise typer.Exit(1) from e
+    if code:
+        raise typer.Exit(code)
 
 
 async def _schema_problem(settings: Settings) -> str | None:

@@ -58,6 +58,27 @@ async def test_celebrity_posts_are_pulled_not_pushed(small_api: Api) -> None:
         assert await api.feed_ids(fan) == [post]
 
 
+async def test_following_a_celebrity_shows_its_posts_on_an_empty_feed_at_once(small_api: Api) -> None:
+    # While the reader's timeline is empty, a page built from the reader's cached graph (which pulls
+    # no celebrity) reads no post: the feed must notice the follow anyway.
+    api = small_api
+    star = await api.register("star")
+    for _ in range(3):
+        await api.follow(await api.register(), star)
+    await api.settle()  # promoted: 3 followers
+    post = await api.post(star, "to the masses")
+    reader = await api.register()
+    await api.settle()
+    assert await api.feed_ids(reader) == []
+    assert await api.feed_ids(reader) == []  # a page from the cached graph
+    await api.follow(reader, star)
+    # As before the follow's merge into the timeline has run (it runs after the follow's commit).
+    await api.settle()
+    await api.runtime.feed.timelines.remove(int(reader.id), [int(post)])
+    assert await _timeline(api, reader.id) == TimelineWindow([], 0)
+    assert await api.feed_ids(reader) == [post]
+
+
 async def test_tier_change_loses_no_post(small_api: Api) -> None:
     api = small_api
     star = await api.register("star")

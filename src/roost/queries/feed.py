@@ -31,7 +31,7 @@ from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import NotFound
 from roost.core.settings import Settings
 from roost.ports import PENDING_FLOOR, Counters, PostCache, TimelineStore, TimelineWindow
-from roost.queries.graph import GraphCache, ViewerGraph
+from roost.queries.graph import GraphCache, GraphProbe, ViewerGraph
 from roost.queries.hydrate import hydrate
 from roost.views import FeedItem, FeedPage
 
@@ -107,6 +107,9 @@ async def home_feed(
     before = decode_cursor(cursor, CURSOR_KIND)[0] if cursor else None
     # The usual page: one read transaction for the graph, the window and the posts.
     async with ctx.db.read() as conn:
+        page = await _page_from_cached_graph(ctx, conn, viewer_id, before=before, limit=limit, now=now)
+        if page is not None:
+            return page
         graph = await ctx.graphs.get(conn, viewer_id)
         if graph is None:
             raise NotFound("user not found")
@@ -125,6 +128,34 @@ async def home_feed(
         window = window or TimelineWindow([], PENDING_FLOOR)
     async with ctx.db.read() as conn:
         return await _assemble(ctx, conn, graph, window, before=before, limit=limit)
+
+
+async def _page_from_cached_graph(
+    ctx: FeedContext, conn: AsyncConnection, viewer_id: int, *, before: int | None, limit: int, now: datetime
+) -> FeedPage | None:
+    """The page built from this process's cached graph of the viewer, checked afterwards by the
+    page's own live-rows statement (production: a PostgreSQL round trip less than checking first).
+    None when there is no such graph, the graph turned out stale, or the viewer is due an activity
+    record (and perhaps a rebuild) by the cache's or the database's account: the caller then reads
+    the page the checked way, which decides exactly as before."""
+    if ctx.cache is None:
+        return None
+    cached = ctx.graphs.peek(viewer_id)
+    if cached is None:
+        return None
+    key, graph = cached
+    if now - graph.last_active_at >= ACTIVITY_RESOLUTION:
+        return None
+    window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1, conn=conn)
+    if window is None:
+        return None
+    probe = GraphProbe(viewer_id)
+    page = await _assemble(ctx, conn, graph, window, before=before, limit=limit, probe=probe)
+    # A page whose statements read no live row (an empty feed) checks on its own.
+    seen = probe.seen if probe.seen is not None else await ctx.graphs.state_of(conn, viewer_id)
+    if seen is None or seen.key != key or now - seen.last_active_at >= ACTIVITY_RESOLUTION:
+        return None
+    return page
 
 
 async def rebuild_timeline(ctx: FeedContext, graph: ViewerGraph) -> None:
@@ -170,6 +201,7 @@ async def _assemble(
     *,
     before: int | None,
     limit: int,
+    probe: GraphProbe | None = None,
 ) -> FeedPage:
     """The page of up to `limit` feed items below `before`, newest first."""
     want = limit + 1
@@ -217,7 +249,7 @@ async def _assemble(
             position, done = candidates[-1], False
         if candidates:
             hydrated = await hydrate(
-                conn, graph.viewer_id, candidates, counters=ctx.counters, cache=ctx.cache
+                conn, graph.viewer_id, candidates, counters=ctx.counters, cache=ctx.cache, probe=probe
             )
             fresh = [hydrated[i] for i in candidates if i in hydrated]
             picked.extend(await _admit(conn, graph, fresh, seen_originals))

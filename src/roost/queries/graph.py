@@ -91,13 +91,51 @@ async def viewer_graph(conn: AsyncConnection, viewer_id: int) -> ViewerGraph | N
     )
 
 
+def _tier_epoch() -> Any:
+    return select(roost_state.c.value).where(roost_state.c.key == TIER_EPOCH).scalar_subquery()
+
+
+def graph_key_columns(viewer: Any) -> tuple[Any, Any, Any]:
+    """The viewer's graph key (graph version, tier epoch) and last activity as columns of any
+    statement: how a page's live-rows statement checks the cached graph it was built with (see
+    `GraphProbe`)."""
+
+    def of_viewer(column: Any) -> Any:
+        return select(column).where(users.c.id == viewer).scalar_subquery().label(column.name)
+
+    return (
+        of_viewer(users.c.graph_version),
+        _tier_epoch().label("tier_epoch"),
+        of_viewer(users.c.last_active_at),
+    )
+
+
 _VERSION_QUERY = HotQuery(
-    lambda _: select(
-        users.c.last_active_at,
-        users.c.graph_version,
-        select(roost_state.c.value).where(roost_state.c.key == TIER_EPOCH).scalar_subquery(),
-    ).where(users.c.id == bindparam("viewer", type_=BigInteger))
+    lambda _: select(users.c.last_active_at, users.c.graph_version, _tier_epoch()).where(
+        users.c.id == bindparam("viewer", type_=BigInteger)
+    )
 )
+
+GraphKey = tuple[int, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class GraphState:
+    """What decides whether a cached graph may serve a page: its key and the viewer's last activity."""
+
+    key: GraphKey
+    last_active_at: datetime
+
+
+@dataclass(slots=True)
+class GraphProbe:
+    """The viewer's graph state as a statement of the page read it; None until one has."""
+
+    viewer_id: int
+    seen: GraphState | None = None
+
+    def record(self, graph_version: int, tier_epoch: int | None, last_active_at: Any) -> None:
+        self.seen = GraphState((graph_version, tier_epoch), utc_from_driver(last_active_at))
 
 
 class GraphCache:
@@ -106,10 +144,27 @@ class GraphCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         # viewer -> (version key, last_active_at as the database gave it, graph)
-        self._entries: OrderedDict[int, tuple[tuple[int, int | None], Any, ViewerGraph]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[GraphKey, Any, ViewerGraph]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def peek(self, viewer_id: int) -> tuple[GraphKey, ViewerGraph] | None:
+        """The viewer's cached graph and the key it is stored under, unchecked: a page built from it
+        must check the viewer's current state (a `GraphProbe`, or `state_of`) before it is shown."""
+        entry = self._entries.get(viewer_id)
+        if entry is None:
+            return None
+        self._entries.move_to_end(viewer_id)
+        return entry[0], entry[2]
+
+    async def state_of(self, conn: AsyncConnection, viewer_id: int) -> GraphState | None:
+        """The viewer's current graph state (None when the viewer does not exist)."""
+        rows = await _VERSION_QUERY.fetch(conn, {"viewer": viewer_id})
+        if not rows:
+            return None
+        last_active_at, graph_version, tier_epoch = rows[0]
+        return GraphState((graph_version, tier_epoch), utc_from_driver(last_active_at))
 
     async def get(self, conn: AsyncConnection, viewer_id: int) -> ViewerGraph | None:
         """The viewer's current graph (None when the viewer does not exist)."""

@@ -19,6 +19,7 @@ from roost.adapters.sql.tables import follows, posts, users
 from roost.core.errors import Unavailable
 from roost.ports import Counters, PostCache
 from roost.queries.flags import viewer_flag_columns
+from roost.queries.graph import GraphProbe
 from roost.queries.hydrate_cached import AUTHOR_COLUMNS, COUNT_COLUMNS, POST_FIELDS, load_through_cache
 from roost.views import FeedItem, MediaItem, Mention, Post, UserSummary
 
@@ -119,15 +120,17 @@ async def hydrate(
     *,
     counters: Counters | None = None,
     cache: PostCache | None = None,
+    probe: GraphProbe | None = None,
 ) -> dict[int, FeedItem]:
     """FeedItems for the ids that exist, are live and visible to the viewer; others are left out.
 
     A repost id becomes the original post with `repostedBy` and `repostId`; a repost of a deleted
-    or invisible post is left out too. With a cache (production), see `roost.queries.hydrate_cached`.
+    or invisible post is left out too. With a cache (production), see `roost.queries.hydrate_cached`;
+    only that path fills a `probe` of the viewer's graph key.
     """
     rows: dict[int, Any]
     if cache is not None:
-        rows, visible = await load_through_cache(conn, cache, post_ids, viewer_id)
+        rows, visible = await load_through_cache(conn, cache, post_ids, viewer_id, probe)
     else:
         rows = await load_posts(conn, post_ids, viewer_id)
         referenced = {r.repost_of_id for r in rows.values() if r.repost_of_id is not None}

@@ -23,6 +23,7 @@ from roost.adapters.sql.hot import HotQuery, IdList
 from roost.adapters.sql.tables import follows, posts, users
 from roost.ports import PostCache
 from roost.queries.flags import viewer_flag, viewer_flag_columns
+from roost.queries.graph import GraphProbe, graph_key_columns
 
 
 @dataclass(slots=True)
@@ -76,9 +77,9 @@ AUTHOR_COLUMNS = (
 )
 
 
-def _live_query(id_list: IdList, *, with_viewer: bool) -> Any:
+def _live_query(id_list: IdList, *, with_viewer: bool, with_graph_key: bool = False) -> Any:
     """The page's posts and the originals they repost or quote, live ones only, with what may change.
-    Columns in the order `_row` reads them."""
+    Columns in the order `_row` reads them; `with_graph_key` adds the viewer's graph key to each."""
     viewer: Any = bindparam("viewer", type_=BigInteger)
     page = (
         select(posts.c.id, posts.c.repost_of_id, posts.c.quote_of_id)
@@ -117,6 +118,7 @@ def _live_query(id_list: IdList, *, with_viewer: bool) -> Any:
             *AUTHOR_COLUMNS,
             *viewer_flag_columns(viewer, with_viewer=with_viewer),
             visible.label("visible"),
+            *(graph_key_columns(viewer) if with_graph_key else ()),
         )
         .join(users, users.c.id == posts.c.author_id)
         .where(posts.c.id.in_(wanted), posts.c.deleted_at.is_(None))
@@ -124,23 +126,33 @@ def _live_query(id_list: IdList, *, with_viewer: bool) -> Any:
 
 
 # Positions in a live row (see `_live_query` and `_row`).
-_ID, _AUTHOR_ID, _VISIBLE = 0, 1, -1
+_ID, _AUTHOR_ID, _VISIBLE, _GRAPH_STATE = 0, 1, 13, 14
 
 # Read with every page: run on the driver's connection (see `hot`).
 _LIVE_FOR_VIEWER = HotQuery(partial(_live_query, with_viewer=True), lists=["ids"])
+_LIVE_PROBED = HotQuery(partial(_live_query, with_viewer=True, with_graph_key=True), lists=["ids"])
 _LIVE_ANONYMOUS = HotQuery(partial(_live_query, with_viewer=False), lists=["ids"])
 _POST_FIELDS = select(posts.c.id, *POST_FIELDS).where(posts.c.id.in_(bindparam("ids", expanding=True)))
 
 
 async def load_through_cache(
-    conn: AsyncConnection, cache: PostCache, post_ids: Sequence[int], viewer_id: int | None
+    conn: AsyncConnection,
+    cache: PostCache,
+    post_ids: Sequence[int],
+    viewer_id: int | None,
+    probe: GraphProbe | None = None,
 ) -> tuple[dict[int, Any], set[int]]:
-    """Live rows of the page and of the posts it reposts or quotes, and the authors the viewer may see."""
+    """Live rows of the page and of the posts it reposts or quotes, and the authors the viewer may
+    see. With a probe of the viewer's graph, the same statement reads the graph's key into it."""
     wanted = list(set(post_ids))
     if not wanted:
         return {}, set()
     if viewer_id is None:
         live = await _LIVE_ANONYMOUS.fetch(conn, {"ids": wanted})
+    elif probe is not None and probe.viewer_id == viewer_id:
+        live = await _LIVE_PROBED.fetch(conn, {"ids": wanted, "viewer": viewer_id})
+        if live:
+            probe.record(*live[0][_GRAPH_STATE:])
     else:
         live = await _LIVE_FOR_VIEWER.fetch(conn, {"ids": wanted, "viewer": viewer_id})
     if not live:
@@ -191,8 +203,7 @@ def _row(live: Sequence[Any], post: Mapping[str, Any]) -> CachedRow:
         liked,
         bookmarked,
         reposted,
-        _visible,
-    ) = live
+    ) = live[:_VISIBLE]
     return CachedRow(  # positionally: a page builds dozens
         post_id,
         author_id,

@@ -1,0 +1,133 @@
+"""`roost serve --workers N`: every process gets a share of the connections, and the set stays up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from roost.api.processes import reuse_port_socket
+from roost.bench.server import free_port
+
+# A tiny ASGI app that answers with the id of the process serving the connection.
+PID_APP = "tests.api.pid_app:app"
+
+
+def test_connections_spread_over_sockets_sharing_a_port() -> None:
+    first = reuse_port_socket("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    second = reuse_port_socket("127.0.0.1", port)
+    clients: list[socket.socket] = []
+    try:
+        for listener in (first, second):
+            listener.listen(128)
+            listener.setblocking(False)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        time.sleep(0.2)
+        accepted = [_accept_all(listener) for listener in (first, second)]
+        assert sum(accepted) == 64
+        assert min(accepted) > 0, accepted
+    finally:
+        for s in (*clients, first, second):
+            s.close()
+
+
+def test_a_taken_port_is_refused() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(OSError, match="in use"):
+            reuse_port_socket("127.0.0.1", taken.getsockname()[1])
+
+
+def test_processes_share_keep_alive_connections_restart_and_stop() -> None:
+    port = free_port()
+    with _serving(PID_APP, port, processes=2) as server:
+        pids = _pids_of_new_connections(port, count=32)
+        assert len(pids) == 2, pids  # one shared accept socket gave all 32 to one process
+        killed = min(pids)
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        serving = pids
+        while killed in serving or len(serving) < 2:  # a process that dies after serving is replaced
+            assert time.monotonic() < deadline, serving
+            time.sleep(0.5)
+            serving = _pids_of_new_connections(port, count=32)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        for pid in serving:
+            assert not _alive(pid)
+
+
+def test_a_process_that_cannot_start_stops_the_server() -> None:
+    with _serving("tests.api.pid_app:no_such_app", free_port(), processes=2) as server:
+        assert server.wait(timeout=60) != 0
+
+
+@contextmanager
+def _serving(app: str, port: int, *, processes: int) -> Iterator[subprocess.Popen[bytes]]:
+    code = (
+        "import sys; from roost.api.processes import serve_processes; "
+        f"sys.exit(serve_processes({app!r}, host='127.0.0.1', port={port}, processes={processes}))"
+    )
+    server = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while server.poll() is None and time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield server
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
+def _pids_of_new_connections(port: int, *, count: int) -> set[int]:
+    """The processes that answered `count` keep-alive connections opened at once (as a proxy's
+    pool opens), each asked once after all were open."""
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+    try:
+        pids: set[int] = set()
+        for client in clients:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.split(b"\r\n\r\n", 1)[1]:
+                chunk = client.recv(4096)
+                assert chunk, "connection closed before the answer"
+                answer += chunk
+            pids.add(int(answer.split(b"\r\n\r\n", 1)[1]))
+        return pids
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _accept_all(listener: socket.socket) -> int:
+    accepted = 0
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except BlockingIOError:
+            return accepted
+        connection.close()
+        accepted += 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
