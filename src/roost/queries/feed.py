@@ -300,13 +300,20 @@ async def _first_reposts(
 ) -> dict[int, int]:
     """For each original, the id of its oldest live repost by an account the viewer sees."""
     eligible = [a for a in graph.sources if a not in graph.hidden]
-    rows = await conn.execute(
+    rows = await _FIRST_REPOSTS.fetch(conn, {"originals": original_ids, "authors": eligible})
+    return {row[0]: row[1] for row in rows}
+
+
+# Prepared once (see `hot`): a statement built per call left its objects to the cycle collector.
+_FIRST_REPOSTS = HotQuery(
+    lambda id_list: (
         select(posts.c.repost_of_id, func.min(posts.c.id))
         .where(
-            posts.c.repost_of_id.in_(original_ids),
-            posts.c.author_id.in_(eligible),
+            id_list(posts.c.repost_of_id, "originals"),
+            id_list(posts.c.author_id, "authors"),
             posts.c.deleted_at.is_(None),
         )
         .group_by(posts.c.repost_of_id)
-    )
-    return {row[0]: row[1] for row in rows}
+    ),
+    lists=["originals", "authors"],
+)
