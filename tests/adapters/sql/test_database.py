@@ -101,6 +101,16 @@ async def test_a_connection_lost_under_a_hot_statement_gets_the_others_checked(
         assert await conn.scalar(text("SELECT 1")) == 1
 
 
+async def test_a_hot_statement_runs_after_its_connection_was_invalidated(pg: Database) -> None:
+    """Hot statements take the pooled connection without a greenlet while it is valid; one that
+    SQLAlchemy must reconnect first goes through it."""
+    one = HotQuery(lambda _: select(literal(1)))
+    async with pg.read() as conn:
+        assert await one.fetch(conn, {}) == [(1,)]
+        await conn.invalidate()
+        assert await one.fetch(conn, {}) == [(1,)]
+
+
 async def test_reads_on_postgresql_send_no_begin_or_rollback(pg: Database) -> None:
     async with pg.read() as conn:
         # now() is the start of the transaction: inside one it would not move.

@@ -228,9 +228,19 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection with one consistent snapshot for the block."""
-        async with self._begin(write=False) as conn:
-            yield conn
+        """A connection for reads: on SQLite in a transaction, one consistent snapshot for the
+        block; on PostgreSQL in autocommit, a snapshot per statement (as READ COMMITTED gives in a
+        transaction too), without SQLAlchemy's begin and commit (about 40 us of CPU a page)."""
+        if self.is_sqlite:
+            async with self._begin(write=False) as conn:
+                yield conn
+            return
+        conn = await self._connect(self.reader)
+        try:
+            with _unavailable_when_lost(self.losses):
+                yield conn
+        finally:
+            await conn.close()
 
     @asynccontextmanager
     async def _begin(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
@@ -253,10 +263,7 @@ class Database:
         blocking the event loop, for up to WRITE_BUSY_TIMEOUT_MS."""
         waited, delay = 0.0, 0.001
         while True:
-            try:
-                conn = await (self.engine if write else self.reader).connect()
-            except (OperationalError, InterfaceError, OSError, DBAPIError) as exc:
-                raise Unavailable("the database is unavailable") from exc
+            conn = await self._connect(self.engine if write else self.reader)
             try:
                 with _unavailable_when_lost(self.losses):
                     if write:
@@ -271,6 +278,13 @@ class Database:
                 raise
             await asyncio.sleep(delay)
             waited, delay = waited + delay, min(delay * 2, 0.05)
+
+    @staticmethod
+    async def _connect(engine: AsyncEngine) -> AsyncConnection:
+        try:
+            return await engine.connect()
+        except (OperationalError, InterfaceError, OSError, DBAPIError) as exc:
+            raise Unavailable("the database is unavailable") from exc
 
     async def ping(self) -> bool:
         try:

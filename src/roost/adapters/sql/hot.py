@@ -119,7 +119,7 @@ class HotQuery:
     ) -> list[Sequence[Any]]:
         compiled = self.compiled(conn.dialect)
         sql = prefix + compiled.sql
-        raw = await conn.get_raw_connection()
+        raw = await _raw_connection(conn)
         counter = raw.info.get(COUNTER_KEY)
         if counter is not None:
             counter.record(sql)
@@ -148,6 +148,15 @@ class HotQuery:
             if losses is not None:
                 losses.record(exc)
             raise Unavailable("the database connection was lost") from exc
+
+
+async def _raw_connection(conn: AsyncConnection) -> Any:
+    """The pooled DBAPI connection under `conn`. While it is open and valid, SQLAlchemy hands it out
+    without I/O: taken directly, not through `get_raw_connection`'s greenlet (about 9 us each)."""
+    sync = conn.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection
+    return await conn.get_raw_connection()
 
 
 class HotWrite:
