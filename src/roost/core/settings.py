@@ -50,10 +50,13 @@ class Settings(BaseSettings):
     # Interface and port `roost serve` binds to.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    # Size of the database connection pool per process (production profile).
-    db_pool_size: int = Field(default=10, ge=1)
-    # Extra connections the pool may open under bursts.
-    db_max_overflow: int = Field(default=10, ge=0)
+    # Connections each of a process's two database pools keeps open once opened (production
+    # profile); they are opened as concurrent requests need them.
+    db_pool_size: int = Field(default=20, ge=1)
+    # Extra connections a pool may open under bursts, closed as soon as they are returned: each
+    # costs PostgreSQL a new backend and the process its statements prepared again, so the default
+    # is none (at 10 + 10, one API process under load opened 8 connections a second).
+    db_max_overflow: int = Field(default=0, ge=0)
     # Number of the worker in the id layout (0-1023); give each process its own in production.
     worker_id: int | None = Field(default=None, ge=0, le=1023)
     # Redis streams the event stream is split into (by user id); fixed once events flow.

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import literal, make_url, select, text
+from sqlalchemy import event, literal, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from tests.support import _pg_admin, scratch_pg_database
 
@@ -109,6 +109,25 @@ async def test_a_hot_statement_runs_after_its_connection_was_invalidated(pg: Dat
         assert await one.fetch(conn, {}) == [(1,)]
         await conn.invalidate()
         assert await one.fetch(conn, {}) == [(1,)]
+
+
+async def test_a_pool_keeps_what_bursts_of_reads_opened(pg: Database) -> None:
+    """Connections opened for concurrent requests stay pooled: a connection closed after each
+    burst costs PostgreSQL a new backend and the process its prepared statements next time."""
+    opened: list[object] = []
+    event.listen(pg.reader.sync_engine.pool, "connect", lambda *_: opened.append(1))
+
+    async def read() -> None:
+        async with pg.read() as conn:
+            await conn.scalar(text("SELECT 1"))
+            await asyncio.sleep(0.02)
+
+    for burst in range(3):
+        await asyncio.gather(*(read() for _ in range(15)))
+        if burst == 0:
+            first = len(opened)
+    assert 0 < first <= 15
+    assert len(opened) == first
 
 
 async def test_reads_on_postgresql_send_no_begin_or_rollback(pg: Database) -> None:
