@@ -51,6 +51,10 @@ def test_a_taken_port_is_refused() -> None:
 def test_processes_share_keep_alive_connections_restart_and_stop() -> None:
     port = free_port()
     with _serving(PID_APP, port, processes=2) as server:
+        deadline = time.monotonic() + 30
+        while _listening_sockets(port) < 2:  # both processes up (the first answered already)
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         pids = _pids_of_new_connections(port, count=32)
         assert len(pids) == 2, pids  # one shared accept socket gave all 32 to one process
         killed = min(pids)
@@ -123,6 +127,13 @@ def _accept_all(listener: socket.socket) -> int:
             return accepted
         connection.close()
         accepted += 1
+
+
+def _listening_sockets(port: int) -> int:
+    """Sockets listening on the loopback port (Linux: /proc/net/tcp, state 0A)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == f"0100007F:{port:04X}" and row[3] == "0A")
 
 
 def _alive(pid: int) -> bool:

@@ -78,9 +78,9 @@ async def forget_old_flushes(db: Database, *, older_than: timedelta = timedelta(
 
 
 async def flush_counters(db: Database, counters: RedisCounters, *, batch: int = 1000) -> int:
-    """One round over every shard; returns how many posts were flushed."""
+    """One round over every shard with something to flush; returns how many posts were flushed."""
     total = 0
-    for shard in range(counters.shards):
+    for shard in await counters.busy_shards():
         total += await flush_shard(db, counters, shard, batch=batch)
     return total
 

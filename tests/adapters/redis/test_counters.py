@@ -79,6 +79,24 @@ async def test_deltas_show_live_and_flush_exactly(db: Database, counters: RedisC
     assert (await _live(db, counters, [101]))[101] == (3, 1)
 
 
+async def test_a_flush_round_visits_only_shards_with_deltas_pending_or_in_flight(
+    db: Database, counters: RedisCounters
+) -> None:
+    assert await counters.busy_shards() == []
+    await counters.add(101, "like", 1)
+    await counters.add(303, "repost", 1)
+    pending = sorted({shard_of(101) % counters.shards, shard_of(303) % counters.shards})
+    assert await counters.busy_shards() == pending
+    shard = shard_of(101) % counters.shards
+    async with counters.flushing(shard):
+        await counters.take(shard, limit=100)  # in flight, as if its flusher died before `done`
+    assert await counters.busy_shards() == pending
+    assert await flush_counters(db, counters) == 2
+    assert await counters.busy_shards() == []
+    assert await _stored(db, 101) == (1, 0)
+    assert await _stored(db, 303) == (0, 1)
+
+
 async def test_adds_during_a_flush_are_neither_lost_nor_doubled(
     db: Database, counters: RedisCounters
 ) -> None:
