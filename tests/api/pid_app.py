@@ -1,11 +1,14 @@
 """An ASGI app that answers every request with the id of the process serving it (tests of
-`roost.api.processes`)."""
+`roost.api.processes`). It fails to import while the file named by PID_APP_FAIL exists."""
 
 from __future__ import annotations
 
 import os
 
 from starlette.types import Receive, Scope, Send
+
+if os.path.exists(os.environ.get("PID_APP_FAIL", "/nonexistent")):
+    raise RuntimeError("told to fail")
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -51,51 +53,114 @@ def test_a_taken_port_is_refused() -> None:
 def test_processes_share_keep_alive_connections_restart_and_stop() -> None:
     port = free_port()
     with _serving(PID_APP, port, processes=2) as server:
-        deadline = time.monotonic() + 30
-        while _listening_sockets(port) < 2:  # both processes up (the first answered already)
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        pids = _pids_of_new_connections(port, count=32)
+        pids = _both_serving(port)
         assert len(pids) == 2, pids  # one shared accept socket gave all 32 to one process
         killed = min(pids)
         os.kill(killed, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        serving = pids
-        while killed in serving or len(serving) < 2:  # a process that dies after serving is replaced
-            assert time.monotonic() < deadline, serving
-            time.sleep(0.5)
-            serving = _pids_of_new_connections(port, count=32)
+        serving = _serving_pids(port, lambda now: killed not in now and len(now) == 2)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
         for pid in serving:
             assert not _alive(pid)
 
 
+def test_a_second_server_on_the_port_is_refused() -> None:
+    port = free_port()
+    with _serving(PID_APP, port, processes=2) as first:
+        pids = _both_serving(port)
+        with _serving(PID_APP, port, processes=2, wait=False) as second:
+            assert second.wait(timeout=30) != 0
+        assert first.poll() is None
+        assert _serving_pids(port, lambda now: len(now) == 2) == pids
+
+
+def test_sighup_replaces_the_processes_one_at_a_time() -> None:
+    port = free_port()
+    with _serving(PID_APP, port, processes=2) as server:
+        pids = _both_serving(port)
+        server.send_signal(signal.SIGHUP)
+        _serving_pids(port, lambda now: len(now) == 2 and not now & pids)
+        assert server.poll() is None
+
+
+def test_processes_stop_when_their_parent_dies() -> None:
+    port = free_port()
+    with _serving(PID_APP, port, processes=2) as server:
+        pids = _both_serving(port)
+        server.kill()
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in pids):
+            assert time.monotonic() < deadline, "orphaned API processes kept serving"
+            time.sleep(0.1)
+
+
+def test_a_replacement_that_cannot_start_is_retried_while_the_others_serve(tmp_path: Path) -> None:
+    port, fail = free_port(), tmp_path / "fail"
+    with _serving(PID_APP, port, processes=2, env={"PID_APP_FAIL": str(fail)}) as server:
+        pids = _both_serving(port)
+        fail.touch()  # as a half-deployed tree would
+        os.kill(min(pids), signal.SIGKILL)
+        time.sleep(4)  # replacements fail meanwhile
+        assert server.poll() is None
+        assert _pids_of_new_connections(port, count=8) == {max(pids)}
+        fail.unlink()
+        _serving_pids(port, lambda now: len(now) == 2)
+
+
 def test_a_process_that_cannot_start_stops_the_server() -> None:
-    with _serving("tests.api.pid_app:no_such_app", free_port(), processes=2) as server:
+    with _serving("tests.api.pid_app:no_such_app", free_port(), processes=2, wait=False) as server:
         assert server.wait(timeout=60) != 0
 
 
 @contextmanager
-def _serving(app: str, port: int, *, processes: int) -> Iterator[subprocess.Popen[bytes]]:
+def _serving(
+    app: str, port: int, *, processes: int, env: dict[str, str] | None = None, wait: bool = True
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`serve_processes` in a process group of its own; with `wait`, once a process answers."""
     code = (
         "import sys; from roost.api.processes import serve_processes; "
         f"sys.exit(serve_processes({app!r}, host='127.0.0.1', port={port}, processes={processes}))"
     )
-    server = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", code], start_new_session=True, env={**os.environ, **(env or {})}
+    )
     try:
         deadline = time.monotonic() + 60
-        while server.poll() is None and time.monotonic() < deadline:
+        while wait and server.poll() is None:
             try:
                 httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
                 break
             except httpx.HTTPError:
+                assert time.monotonic() < deadline, "no process answered within 60 s"
                 time.sleep(0.2)
         yield server
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)  # the group: also processes left by a killed parent
         server.wait(timeout=10)
+
+
+def _both_serving(port: int) -> set[int]:
+    """The two processes' ids, once both listen (the first answered already)."""
+    deadline = time.monotonic() + 30
+    while _listening_sockets(port) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return _pids_of_new_connections(port, count=32)
+
+
+def _serving_pids(port: int, done: Callable[[set[int]], bool]) -> set[int]:
+    """The processes answering new connections, once `done` holds for them (within 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            now = _pids_of_new_connections(port, count=32)
+        except OSError:  # reset by a process killed a moment ago
+            now = set()
+        if done(now):
+            return now
+        assert time.monotonic() < deadline, now
+        time.sleep(0.3)
 
 
 def _pids_of_new_connections(port: int, *, count: int) -> set[int]:
