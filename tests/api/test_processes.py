@@ -64,6 +64,17 @@ def test_processes_share_keep_alive_connections_restart_and_stop() -> None:
             assert not _alive(pid)
 
 
+def test_ctrl_c_stops_every_process_quietly() -> None:
+    port = free_port()
+    with _serving(PID_APP, port, processes=2, capture=True) as server:
+        pids = _both_serving(port)
+        os.killpg(server.pid, signal.SIGINT)  # what a terminal's Ctrl+C sends: the whole group
+        _, stderr = server.communicate(timeout=30)
+        assert server.returncode == 0
+        assert b"Traceback" not in stderr, stderr.decode()
+        assert not any(_alive(pid) for pid in pids)
+
+
 def test_a_second_server_on_the_port_is_refused() -> None:
     port = free_port()
     with _serving(PID_APP, port, processes=2) as first:
@@ -114,7 +125,13 @@ def test_a_process_that_cannot_start_stops_the_server() -> None:
 
 @contextmanager
 def _serving(
-    app: str, port: int, *, processes: int, env: dict[str, str] | None = None, wait: bool = True
+    app: str,
+    port: int,
+    *,
+    processes: int,
+    env: dict[str, str] | None = None,
+    wait: bool = True,
+    capture: bool = False,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`serve_processes` in a process group of its own; with `wait`, once a process answers."""
     code = (
@@ -122,7 +139,10 @@ def _serving(
         f"sys.exit(serve_processes({app!r}, host='127.0.0.1', port={port}, processes={processes}))"
     )
     server = subprocess.Popen(
-        [sys.executable, "-c", code], start_new_session=True, env={**os.environ, **(env or {})}
+        [sys.executable, "-c", code],
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+        stderr=subprocess.PIPE if capture else None,
     )
     try:
         deadline = time.monotonic() + 60
@@ -137,7 +157,7 @@ def _serving(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)  # the group: also processes left by a killed parent
-        server.wait(timeout=10)
+        server.communicate(timeout=10)
 
 
 def _both_serving(port: int) -> set[int]:

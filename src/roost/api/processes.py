@@ -23,6 +23,7 @@ starting it again in a loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -240,4 +241,6 @@ def _serve_one(  # pragma: no cover - runs in a child process
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, backlog=BACKLOG)
     server = _Server(config, ready)
     server.stop_with_parent()
-    server.run(sockets=[sock])
+    # uvicorn raises a Ctrl+C again once it has shut down gracefully: nothing left to report.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
