@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from roost.api.processes import reuse_port_socket
+from roost.api.processes import _reserve, reuse_port_socket
 from roost.bench.server import free_port
 
 # A tiny ASGI app that answers with the id of the process serving the connection.
@@ -40,6 +40,19 @@ def test_connections_spread_over_sockets_sharing_a_port() -> None:
     finally:
         for s in (*clients, first, second):
             s.close()
+
+
+def test_an_address_is_claimed_by_one_server_even_before_it_listens() -> None:
+    port = free_port()
+    held = _reserve("127.0.0.1", port)  # a server starting: nothing listens yet
+    try:
+        with pytest.raises(OSError, match="another roost serve"):
+            _reserve("127.0.0.1", port)
+    finally:
+        for sock in held:
+            sock.close()
+    for sock in _reserve("127.0.0.1", port):  # released with its holder
+        sock.close()
 
 
 def test_a_taken_port_is_refused() -> None:

@@ -24,11 +24,13 @@ starting it again in a loop.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -70,13 +72,29 @@ def _bound(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _reserve(host: str, port: int) -> socket.socket:
-    """The port held for this server's processes; OSError when another socket listens on it."""
+def _reserve(host: str, port: int) -> list[socket.socket]:
+    """The port held for this server's processes (the reservation first); OSError when another
+    server holds it or another socket listens on it."""
+    held: list[socket.socket] = []
     if port != 0:
-        # Without SO_REUSEPORT this bind fails while anything listens on the port, another
-        # `roost serve` included.
-        _bound(host, port, reuse_port=False).close()
-    return reuse_port_socket(host, port)
+        if sys.platform.startswith("linux"):
+            # A name in the abstract namespace: one holder at a time, released with the process.
+            # It covers the moments when no process of a server listens (starting, restarting).
+            claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                claim.bind(f"\0roost-serve:{host}:{port}")
+            except OSError:
+                claim.close()
+                raise OSError(errno.EADDRINUSE, "another roost serve holds this address") from None
+            held.append(claim)
+        # Without SO_REUSEPORT this bind fails while anything listens on the port.
+        try:
+            _bound(host, port, reuse_port=False).close()
+        except OSError:
+            for sock in held:
+                sock.close()
+            raise
+    return [reuse_port_socket(host, port), *held]
 
 
 @dataclass
@@ -97,7 +115,8 @@ class _Supervisor:
         self.stopping = False
         self.reload = False
         self.children: list[_Child] = []
-        self.delays: dict[int, float] = {}
+        self.delays: dict[int, float] = {}  # per slot: the last wait before a start again
+        self.due: dict[int, float] = {}  # per slot whose process exited: when to start another
         self.exit_code = 0
 
     def start(self, index: int, *, first: bool) -> _Child:
@@ -114,15 +133,23 @@ class _Supervisor:
         for index in range(processes):
             self.children.append(self.start(index, first=True))
         while not self.stopping:
-            multiprocessing.connection.wait([c.process.sentinel for c in self.children], timeout=0.5)
+            waiting = [c.process.sentinel for i, c in enumerate(self.children) if i not in self.due]
+            multiprocessing.connection.wait(waiting, timeout=0.5)
             if self.reload:
                 self.reload = False
                 self.replace_all()
-            for index in range(len(self.children)):
-                if not self.stopping and not self.children[index].process.is_alive():
-                    self.replace(index)
+            for index, child in enumerate(self.children):
+                if self.stopping:
+                    break
+                if index not in self.due and not child.process.is_alive():
+                    self.exited(index)
+                if index in self.due and time.monotonic() >= self.due[index] and not self.stopping:
+                    del self.due[index]
+                    self.children[index] = self.start(index, first=False)
 
-    def replace(self, index: int) -> None:
+    def exited(self, index: int) -> None:
+        """A process exited: stop (one of the first set that never served), or start another in
+        its slot when due. Slots wait apart: one that keeps failing delays no other."""
         child = self.children[index]
         code = child.process.exitcode
         if child.first and not child.serves():
@@ -137,11 +164,9 @@ class _Supervisor:
         else:
             log.warning("API process %d exited with %s; starting another", index, code)
         self.delays[index] = delay
-        deadline = child.started + delay
-        while not self.stopping and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not self.stopping:
-            self.children[index] = self.start(index, first=False)
+        self.due[index] = max(time.monotonic(), child.started + RESTART_SECONDS) + (
+            0.0 if child.serves() else delay
+        )
 
     def replace_all(self) -> None:
         """Each process replaced in turn, the old one stopped once the new one serves."""
@@ -159,6 +184,7 @@ class _Supervisor:
                 _stop_all([new.process])
                 return
             self.children[index] = new
+            self.due.pop(index, None)
             _stop_all([old.process])
 
 
@@ -166,8 +192,8 @@ def serve_processes(app: str, *, host: str, port: int, processes: int, log_level
     """Serve the ASGI app `app` ("module:attribute") from `processes` processes until SIGINT or
     SIGTERM; the exit code (0, or that of a process that failed to start). Raises OSError when the
     port cannot be had."""
-    reservation = _reserve(host, port)
-    supervisor = _Supervisor(app, host, reservation.getsockname()[1], log_level)
+    held = _reserve(host, port)
+    supervisor = _Supervisor(app, host, held[0].getsockname()[1], log_level)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         supervisor.stopping = True
@@ -182,7 +208,8 @@ def serve_processes(app: str, *, host: str, port: int, processes: int, log_level
         supervisor.run(processes)
     finally:
         _stop_all([c.process for c in supervisor.children])
-        reservation.close()
+        for sock in held:
+            sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return supervisor.exit_code

@@ -130,6 +130,19 @@ async def test_a_pool_keeps_what_bursts_of_reads_opened(pg: Database) -> None:
     assert len(opened) == first
 
 
+async def test_a_request_that_finds_no_free_connection_is_unavailable_not_an_error() -> None:
+    async with scratch_pg_database() as url:
+        db = Database(Settings(database_url=url).sqlalchemy_url, pool_size=1, pool_timeout=0.2)
+        try:
+            async with db.read() as held:
+                await held.scalar(text("SELECT 1"))
+                with pytest.raises(Unavailable, match="busy"):
+                    async with db.read():
+                        pass
+        finally:
+            await db.dispose()
+
+
 async def test_reads_on_postgresql_send_no_begin_or_rollback(pg: Database) -> None:
     async with pg.read() as conn:
         # now() is the start of the transaction: inside one it would not move.

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction, create_async_engine
 
 from roost.adapters.sql import hot
@@ -104,7 +105,9 @@ class StatementCounter:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 0) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 20, max_overflow: int = 0, pool_timeout: float = 5.0
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.statements = StatementCounter()
@@ -134,7 +137,7 @@ class Database:
             pool: dict[str, Any] = {
                 "pool_size": pool_size,
                 "max_overflow": max_overflow,
-                "pool_timeout": 5,
+                "pool_timeout": pool_timeout,
                 # The most recently returned connection first: under light load the same few
                 # stay warm and the rest idle, instead of every one turning idle long enough to
                 # need the check before use (see `_ping_when_idle`).
@@ -289,6 +292,8 @@ class Database:
             return await engine.connect()
         except (OperationalError, InterfaceError, OSError, DBAPIError) as exc:
             raise Unavailable("the database is unavailable") from exc
+        except PoolTimeout as exc:  # every pooled connection busy for the pool's whole timeout
+            raise Unavailable("the database is busy; try again") from exc
 
     async def ping(self) -> bool:
         try:
