@@ -119,6 +119,15 @@ _VERSION_QUERY = HotQuery(
 GraphKey = tuple[int, int | None]
 
 
+async def _versions(conn: AsyncConnection, viewer_id: int) -> tuple[GraphKey, Any] | None:
+    """The viewer's graph key and last activity as the driver gives it; None for no such viewer."""
+    rows = await _VERSION_QUERY.fetch(conn, {"viewer": viewer_id})
+    if not rows:
+        return None
+    last_active_at, graph_version, tier_epoch = rows[0]
+    return (graph_version, tier_epoch), last_active_at
+
+
 @dataclass(frozen=True, slots=True)
 class GraphState:
     """What decides whether a cached graph may serve a page: its key and the viewer's last activity."""
@@ -160,21 +169,17 @@ class GraphCache:
 
     async def state_of(self, conn: AsyncConnection, viewer_id: int) -> GraphState | None:
         """The viewer's current graph state (None when the viewer does not exist)."""
-        rows = await _VERSION_QUERY.fetch(conn, {"viewer": viewer_id})
-        if not rows:
-            return None
-        last_active_at, graph_version, tier_epoch = rows[0]
-        return GraphState((graph_version, tier_epoch), utc_from_driver(last_active_at))
+        found = await _versions(conn, viewer_id)
+        return GraphState(found[0], utc_from_driver(found[1])) if found is not None else None
 
     async def get(self, conn: AsyncConnection, viewer_id: int) -> ViewerGraph | None:
         """The viewer's current graph (None when the viewer does not exist)."""
         if self._capacity == 0:
             return await viewer_graph(conn, viewer_id)
-        rows = await _VERSION_QUERY.fetch(conn, {"viewer": viewer_id})
-        if not rows:
+        found = await _versions(conn, viewer_id)
+        if found is None:
             return None
-        last_active_at, graph_version, tier_epoch = rows[0]
-        key = (graph_version, tier_epoch)
+        key, last_active_at = found
         entry = self._entries.get(viewer_id)
         if entry is not None and entry[0] == key:
             self._entries.move_to_end(viewer_id)
