@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio.connection
 import uvicorn
 from sqlalchemy import make_url
 from typer.testing import CliRunner
@@ -209,6 +210,31 @@ _SEED = (
     ON CONFLICT DO NOTHING""",
     "ANALYZE",
 )
+
+
+async def test_a_warm_page_waits_on_redis_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The timeline window and the celebrity pull share one round trip, the buffered counts take the
+    # other (they must be read after the database's counts).
+    async with running("production", tmp_path, celebrity_threshold=2) as rt, api_client(rt) as api:
+        reader, friend, star = await api.register(), await api.register(), await api.register()
+        for fan in (reader, friend):
+            await api.follow(fan, star)  # promoted: 2 followers
+        await api.follow(reader, friend)
+        assert await api.feed_ids(reader) == []
+        expected = [await api.post(star, "pulled"), await api.post(friend, "pushed")][::-1]
+        await api.settle()
+        assert await api.feed_ids(reader) == expected  # warms this process's caches
+        sends = 0
+        send = redis.asyncio.connection.AbstractConnection.send_packed_command
+
+        async def counted(self: Any, command: Any, check_health: bool = True) -> None:
+            nonlocal sends
+            sends += 1
+            await send(self, command, check_health)
+
+        monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "send_packed_command", counted)
+        assert await api.feed_ids(reader) == expected
+        assert sends == 2
 
 
 async def test_hot_queries_use_indexes_on_postgresql(tmp_path: Path) -> None:

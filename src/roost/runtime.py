@@ -19,7 +19,7 @@ from roost.adapters.memory import LayeredPostCache, MemoryPostCache
 from roost.adapters.redis.cache import RedisPostCache
 from roost.adapters.redis.client import RedisClient
 from roost.adapters.redis.counters import RedisCounters
-from roost.adapters.redis.pull import RedisPull
+from roost.adapters.redis.pull import RedisPageReads, RedisPull
 from roost.adapters.redis.realtime import RedisRealtimeHub
 from roost.adapters.redis.recent import RedisRecentPosts
 from roost.adapters.redis.resilient import (
@@ -37,7 +37,7 @@ from roost.core.ids import IdGenerator
 from roost.core.security import Passwords, Tokens
 from roost.core.settings import Settings
 from roost.ports import EventSink, PostCache, TimelineStore
-from roost.queries.feed import DatabasePull, FeedContext, PullSource
+from roost.queries.feed import DatabasePull, FeedContext, PageReads, PullSource
 from roost.queries.graph import GraphCache
 from roost.workers.consumer import Consumer, default_consumer_name
 from roost.workers.context import WorkerContext
@@ -145,6 +145,7 @@ class Runtime:
         timelines: TimelineStore
         feed_timelines: TimelineStore
         pull: PullSource
+        page_reads: PageReads | None = None
         recent: RedisRecentPosts | None = None
         counters: RedisCounters | None = None
         # Posts' immutable fields for hydration: this process's memory, then Redis (production).
@@ -162,6 +163,7 @@ class Runtime:
             health = RedisHealth(cooloff=REDIS_RETRY_SECONDS)
             feed_timelines = ResilientTimelineStore(timelines, health)
             pull = RedisPull(recent, health, cap=cap)
+            page_reads = RedisPageReads(timelines, feed_timelines, recent, pull, health, client)
             counters = RedisCounters(client, prefix=prefix)
             cache = LayeredPostCache(
                 MemoryPostCache(settings.post_cache_size),
@@ -197,6 +199,7 @@ class Runtime:
                 counters=counters,
                 cache=cache,
                 graphs=GraphCache(settings.graph_cache_size),
+                page_reads=page_reads,
             ),
             workers=workers,
             relay=relay,

@@ -95,11 +95,40 @@ async def test_tier_change_loses_no_post(small_api: Api) -> None:
     await api.settle()
     for fan in fans[2:]:
         r = await api.client.delete(f"/api/users/{star.id}/follow", headers=fan.headers)
-        assert r.status_code == 200  # demoted: 2 followers < 3 * 0.9
-    expected.append(await api.post(star, "pushed again"))
+        # Still a celebrity: 2 followers is not below int(3 * 0.9) (demotion: the test below).
+        assert r.status_code == 200
+    expected.append(await api.post(star, "pulled again"))
     await api.settle()
     for fan in fans[:2]:
         assert await api.feed_ids(fan) == expected[::-1]
+
+
+async def test_a_demoted_celebritys_earlier_posts_stay_in_warm_pages(small_api: Api) -> None:
+    # Posts from before the demotion were never pushed: every page, also one built from the
+    # reader's cached graph (the window and the pull read together), must still pull them.
+    api = small_api
+    star, reader = await api.register("star"), await api.register()
+    others = [await api.register() for _ in range(3)]
+    for fan in (reader, *others):
+        await api.follow(fan, star)
+    await api.settle()  # promoted: 4 followers
+    assert await api.feed_ids(reader) == []
+    before = [await api.post(star, f"pulled {i}") for i in range(3)]
+    await api.settle()
+    for fan in others:
+        r = await api.client.delete(f"/api/users/{star.id}/follow", headers=fan.headers)
+        assert r.status_code == 200  # demoted: 1 follower < int(3 * 0.9)
+    await api.settle()
+    after = await api.post(star, "pushed")
+    await api.settle()
+    window = await _timeline(api, reader.id)
+    assert window is not None
+    assert window.post_ids == [int(after)]
+    expected = [after, *before[::-1]]
+    for _ in range(3):  # the first page after the tier change reads the graph again, then warm pages
+        assert await api.feed_ids(reader) == expected
+    for limit in (1, 2, 3):
+        assert await api.feed_ids(reader, limit=limit) == expected
 
 
 async def test_pages_past_the_cached_window_come_from_the_database(small_api: Api) -> None:

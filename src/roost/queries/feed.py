@@ -87,6 +87,23 @@ _RECENT_POSTS: dict[tuple[bool, bool], HotQuery] = {
 }
 
 
+class PageReads(Protocol):
+    """A page's timeline window and its first pull read together (production: one Redis round
+    trip). The pull is from floor 0: its caller does not know the window's floor yet, and a page
+    discards what lies below the floor (see `_assemble`)."""
+
+    async def window_and_pull(
+        self,
+        conn: AsyncConnection,
+        owner_id: int,
+        author_ids: Sequence[int],
+        *,
+        before: int | None,
+        window_limit: int,
+        pull_limit: int,
+    ) -> tuple[TimelineWindow | None, list[int]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FeedContext:
     db: Database
@@ -99,6 +116,8 @@ class FeedContext:
     cache: PostCache | None = None
     # Viewer graphs of this process (see roost.queries.graph).
     graphs: GraphCache = field(default_factory=lambda: GraphCache(0))
+    # The window and the pull of a warm page in one round trip; None reads them one after the other.
+    page_reads: PageReads | None = None
 
 
 async def home_feed(
@@ -146,11 +165,20 @@ async def _page_from_cached_graph(
     key, graph = cached
     if now - graph.last_active_at >= ACTIVITY_RESOLUTION:
         return None
-    window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1, conn=conn)
+    pulled: list[int] | None = None
+    if ctx.page_reads is None:
+        window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1, conn=conn)
+    else:
+        # Before the window's floor is known, every author the page might pull (a superset: an
+        # author pushed since below the floor adds only posts the timeline has too).
+        authors = _pulled_authors(ctx.settings, graph, 0)
+        window, pulled = await ctx.page_reads.window_and_pull(
+            conn, viewer_id, authors, before=before, window_limit=limit + 1, pull_limit=_batch(limit + 1)
+        )
     if window is None:
         return None
     probe = GraphProbe(viewer_id)
-    page = await _assemble(ctx, conn, graph, window, before=before, limit=limit, probe=probe)
+    page = await _assemble(ctx, conn, graph, window, before=before, limit=limit, probe=probe, pulled=pulled)
     # A page whose statements read no live row (an empty feed) checks on its own.
     seen = probe.seen if probe.seen is not None else await ctx.graphs.state_of(conn, viewer_id)
     if seen is None or seen.key != key or now - seen.last_active_at >= ACTIVITY_RESOLUTION:
@@ -185,6 +213,11 @@ async def _record_activity(ctx: FeedContext, graph: ViewerGraph, now: datetime) 
         await ctx.timelines.drop(graph.viewer_id)
 
 
+def _batch(missing: int) -> int:
+    """How many ids a page reads from each range while it still misses `missing` items."""
+    return max(2 * missing, 16)
+
+
 def _pulled_authors(settings: Settings, graph: ViewerGraph, floor: int) -> list[int]:
     if settings.fanout_strategy == "push":
         return []
@@ -202,18 +235,20 @@ async def _assemble(
     before: int | None,
     limit: int,
     probe: GraphProbe | None = None,
+    pulled: list[int] | None = None,
 ) -> FeedPage:
-    """The page of up to `limit` feed items below `before`, newest first."""
+    """The page of up to `limit` feed items below `before`, newest first. `pulled` is the first
+    pull when it was read with the window (`PageReads`): `_batch(limit + 1)` ids below `before`."""
     want = limit + 1
     floor = window.floor
-    pulled = _pulled_authors(ctx.settings, graph, floor)
+    authors = _pulled_authors(ctx.settings, graph, floor)
     sources = list(graph.sources)
     picked: list[FeedItem] = []
     seen_originals: set[int] = set()
     position = before
     first_window: list[int] | None = window.post_ids
     while len(picked) < want:
-        batch = max(2 * (want - len(picked)), 16)
+        batch = _batch(want - len(picked))
         if position is None or position > floor:
             # Cached range [floor, position): timeline merged with pulled authors.
             if first_window is not None:
@@ -222,11 +257,16 @@ async def _assemble(
                 page = await ctx.timelines.window(graph.viewer_id, before=position, limit=batch, conn=conn)
                 cached, cached_limit = (page.post_ids if page else []), batch
             first_window = None
-            # Pulled ids below a full window's last id would fall below `bound` and be dropped:
-            # not reading them spares the pull all older posts of the followed celebrities.
             cached_full = len(cached) >= cached_limit
-            pull_floor = max(floor, cached[-1]) if cached_full else floor
-            pulled_ids = await ctx.pull.pull(conn, pulled, before=position, floor=pull_floor, limit=batch)
+            if pulled is not None:
+                pulled_ids, pulled = pulled, None
+            else:
+                # Pulled ids below a full window's last id would fall below `bound` and be
+                # dropped: not reading them spares the pull all older posts of the celebrities.
+                pull_floor = max(floor, cached[-1]) if cached_full else floor
+                pulled_ids = await ctx.pull.pull(
+                    conn, authors, before=position, floor=pull_floor, limit=batch
+                )
             # Below the smallest id of a source that came back full, that source may have more:
             # only ids at or above that bound are known to be complete.
             bound = max(

@@ -195,6 +195,8 @@ async def run_script(
 
 
 Calls = Sequence[tuple[Sequence[KeyT], Sequence[EncodableT]]]
+# A script with the keys and arguments of one call of it.
+ScriptCall = tuple[AsyncScript, Sequence[KeyT], Sequence[EncodableT]]
 
 
 async def run_batch(
@@ -204,19 +206,35 @@ async def run_batch(
     *,
     resent: Callable[[], Calls] | None = None,
 ) -> list[Any]:
-    """Runs `script` once per call, pipelined on one connection: one round trip.
+    """Runs `script` once per call, pipelined on one connection: one round trip (see `run_scripts`)."""
+
+    def with_script(batch: Calls) -> list[ScriptCall]:
+        return [(script, keys, args) for keys, args in batch]
+
+    return await run_scripts(
+        client, with_script(calls), resent=None if resent is None else lambda: with_script(resent())
+    )
+
+
+async def run_scripts(
+    client: RedisClient,
+    calls: Sequence[ScriptCall],
+    *,
+    resent: Callable[[], Sequence[ScriptCall]] | None = None,
+) -> list[Any]:
+    """Runs each call's script, pipelined on one connection: one round trip.
 
     A dropped connection sends the batch once more, and calls may have run before it dropped:
     they must be safe to run twice, or `resent` gives the calls to send instead (the same
-    number, each safe after its original). This sends bare EVALSHAs and loads the script only
+    number, each safe after its original). This sends bare EVALSHAs and loads a script only
     when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH), retrying just the calls
     that did not run.
     """
     results: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
 
-    def evalshas(batch: Calls) -> list[tuple[EncodableT, ...]]:
-        return [(b"EVALSHA", script.sha, len(batch[i][0]), *batch[i][0], *batch[i][1]) for i in todo]
+    def evalshas(batch: Sequence[ScriptCall]) -> list[tuple[EncodableT, ...]]:
+        return [(b"EVALSHA", batch[i][0].sha, len(batch[i][1]), *batch[i][1], *batch[i][2]) for i in todo]
 
     for _attempt in range(2):
         replies = await pipeline(
@@ -232,7 +250,8 @@ async def run_batch(
                 results[i] = reply
         if not missing:
             return results
-        script.sha = await client.script_load(script.script)
+        for script in {id(calls[i][0]): calls[i][0] for i in missing}.values():
+            script.sha = await client.script_load(script.script)
         todo = missing
     raise NoScriptError("script vanished from the server twice in a row")
 

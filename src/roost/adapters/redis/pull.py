@@ -3,7 +3,8 @@
 An author whose list cannot answer a range exactly (missing after a flush or an eviction, still
 filling, trimmed above the range) is read from the database in the same query as the others, and
 on a first page its list is refilled so the next reader is served from Redis. While Redis is
-unreachable every author is read from the database.
+unreachable every author is read from the database. A page's first pull goes in one round trip
+with its timeline window (`RedisPageReads`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from roost.adapters.redis import idsets
+from roost.adapters.redis.client import RedisClient
 from roost.adapters.redis.recent import RedisRecentPosts
-from roost.adapters.redis.resilient import REDIS_ERRORS, RedisHealth
+from roost.adapters.redis.resilient import REDIS_ERRORS, RedisHealth, ResilientTimelineStore
+from roost.adapters.redis.timelines import RedisTimelineStore, window_of
+from roost.ports import PENDING_FLOOR, TimelineWindow
 from roost.queries.feed import recent_post_ids
 
 # Lists refilled per feed read at most, so a viewer following many cold celebrities pays a bounded cost.
@@ -36,7 +41,20 @@ class RedisPull:
         newest = await self._newest(author_ids, before=before, floor=floor, limit=limit)
         if newest is None:
             return await recent_post_ids(conn, author_ids, before=before, floor=floor, limit=limit)
-        listed, missing = newest
+        return await self.complete(conn, *newest, before=before, floor=floor, limit=limit)
+
+    async def complete(
+        self,
+        conn: AsyncConnection,
+        listed: list[int],
+        missing: list[int],
+        *,
+        before: int | None,
+        floor: int,
+        limit: int,
+    ) -> list[int]:
+        """The pull from what the lists answered (`RedisRecentPosts.newest`): the authors they could
+        not answer for are read from the database, and on a first page their lists refilled."""
         found = set(listed)
         if missing:
             found.update(await recent_post_ids(conn, missing, before=before, floor=floor, limit=limit))
@@ -68,3 +86,58 @@ class RedisPull:
             except REDIS_ERRORS as e:
                 self._health.failed(e)
                 return
+
+
+class RedisPageReads:
+    """PageReads on Redis: a page's timeline window and its pull in one pipeline, one round trip
+    instead of two. `timelines` and `recent` must use the same Redis client."""
+
+    def __init__(
+        self,
+        timelines: RedisTimelineStore,
+        resilient: ResilientTimelineStore,
+        recent: RedisRecentPosts,
+        pull: RedisPull,
+        health: RedisHealth,
+        client: RedisClient,
+    ) -> None:
+        self._timelines = timelines
+        self._resilient = resilient
+        self._recent = recent
+        self._pull = pull
+        self._health = health
+        self._redis = client
+
+    async def window_and_pull(
+        self,
+        conn: AsyncConnection,
+        owner_id: int,
+        author_ids: Sequence[int],
+        *,
+        before: int | None,
+        window_limit: int,
+        pull_limit: int,
+    ) -> tuple[TimelineWindow | None, list[int]]:
+        authors = list(dict.fromkeys(author_ids))
+        if await self._resilient.settle(owner_id):
+            calls = [
+                self._timelines.window_call(owner_id, before=before, limit=window_limit),
+                *self._recent.newest_calls(authors, before=before, floor=0, limit=pull_limit),
+            ]
+            try:
+                replies = await idsets.run_scripts(self._redis, calls)
+            except REDIS_ERRORS as e:
+                self._health.failed(e)
+            else:
+                self._health.succeeded()
+                window = window_of(replies[0])
+                if window is None:  # not materialized: the page is read another way
+                    return None, []
+                listed, missing = self._recent.newest_of(authors, replies[1:], limit=pull_limit)
+                pulled = await self._pull.complete(
+                    conn, listed, missing, before=before, floor=0, limit=pull_limit
+                )
+                return window, pulled
+        # Redis is down: a pending window sends the whole page down the feed's database path, which
+        # discards every pulled id (all lie below PENDING_FLOOR).
+        return TimelineWindow([], PENDING_FLOOR), []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from typing import Any
 
 from redis.typing import EncodableT
 
@@ -140,16 +141,29 @@ class RedisRecentPosts:
         authors = list(dict.fromkeys(author_ids))
         if not authors:
             return [], []
+        calls = self.newest_calls(authors, before=before, floor=floor, limit=limit)
+        return self.newest_of(authors, await idsets.run_scripts(self._redis, calls), limit=limit)
+
+    def newest_calls(
+        self, authors: Sequence[int], *, before: int | None, floor: int, limit: int
+    ) -> list[idsets.ScriptCall]:
+        """The script calls of `newest` for distinct authors, to send with others."""
         args: list[EncodableT] = [idsets.below(before), idsets.pack(max(floor, 0)), max(limit, 0)]
         if is_cluster(self._redis):
             # One script per author: their keys live in different slots.
-            calls = [(self._pair(a), args) for a in authors]
-            replies = await idsets.run_batch(self._redis, self._recent, calls)
-        else:
-            keys = [key for a in authors for key in self._pair(a)]
-            replies = await idsets.run_script(self._redis, self._recent_many, keys, args)
-        members = _newest_of(replies, limit)
-        missing = [a for a, r in zip(authors, replies, strict=True) if r is None]
+            return [(self._recent, self._pair(a), args) for a in authors]
+        keys = [key for a in authors for key in self._pair(a)]
+        return [(self._recent_many, keys, args)] if authors else []
+
+    def newest_of(
+        self, authors: Sequence[int], replies: Sequence[Any], *, limit: int
+    ) -> tuple[list[int], list[int]]:
+        """What `newest` returns, from the replies to its `newest_calls`."""
+        if not authors:
+            return [], []
+        per_author = replies if is_cluster(self._redis) else replies[0]
+        members = _newest_of(per_author, limit)
+        missing = [a for a, r in zip(authors, per_author, strict=True) if r is None]
         return [idsets.unpack(m) for m in members], missing
 
     async def fill(self, author_id: int, post_ids: Sequence[int], complete: bool) -> None:

@@ -70,18 +70,29 @@ class ResilientTimelineStore:
     async def window(
         self, owner_id: int, *, before: int | None, limit: int, conn: AsyncConnection | None = None
     ) -> TimelineWindow | None:
-        if not self._health.available:
+        if not await self.settle(owner_id):
             return TimelineWindow([], PENDING_FLOOR)
         try:
-            if owner_id in self._suspect:
-                await self._store.drop(owner_id)
-                self._suspect.discard(owner_id)
             window = await self._store.window(owner_id, before=before, limit=limit)
         except REDIS_ERRORS as e:
             self._failed([], e)
             return TimelineWindow([], PENDING_FLOOR)
         self._health.succeeded()
         return window
+
+    async def settle(self, owner_id: int) -> bool:
+        """Before a read of the owner's timeline: drops it if it missed a write. False while Redis
+        is down (read nothing from it then; the feed's database path answers)."""
+        if not self._health.available:
+            return False
+        if owner_id in self._suspect:
+            try:
+                await self._store.drop(owner_id)
+            except REDIS_ERRORS as e:
+                self._failed([], e)
+                return False
+            self._suspect.discard(owner_id)
+        return True
 
     async def push(self, post_id: int, owner_ids: Sequence[int], *, run: int | None = None) -> int:
         try:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT
@@ -361,14 +362,15 @@ class RedisTimelineStore:
     async def window(
         self, owner_id: int, *, before: int | None, limit: int, conn: AsyncConnection | None = None
     ) -> TimelineWindow | None:
-        bound = b"" if before is None or before > idsets.MAX_ID else idsets.pack(max(before, 0))
-        reply = await idsets.run_script(
-            self._redis, self._window, self._pair(owner_id), [bound, max(limit, 0)]
+        reply = await idsets.run_scripts(
+            self._redis, [self.window_call(owner_id, before=before, limit=limit)]
         )
-        if reply is None:
-            return None
-        meta, members = reply
-        return TimelineWindow([idsets.unpack(m) for m in reversed(members)], idsets.floor_of(meta))
+        return window_of(reply[0])
+
+    def window_call(self, owner_id: int, *, before: int | None, limit: int) -> idsets.ScriptCall:
+        """The script call of `window`, to send with others (its reply goes to `window_of`)."""
+        bound = b"" if before is None or before > idsets.MAX_ID else idsets.pack(max(before, 0))
+        return self._window, self._pair(owner_id), [bound, max(limit, 0)]
 
     async def push(self, post_id: int, owner_ids: Sequence[int], *, run: int | None = None) -> int:
         if not owner_ids:
@@ -449,6 +451,14 @@ class RedisTimelineStore:
     async def drop(self, owner_id: int) -> None:
         # One DEL of both keys: atomic, and legal on Cluster because they share a slot.
         await self._redis.delete(*self._pair(owner_id))
+
+
+def window_of(reply: Any) -> TimelineWindow | None:
+    """The window a `window_call` answered."""
+    if reply is None:
+        return None
+    meta, members = reply
+    return TimelineWindow([idsets.unpack(m) for m in reversed(members)], idsets.floor_of(meta))
 
 
 def _tag_prefix(name: Callable[[int], str]) -> str:
