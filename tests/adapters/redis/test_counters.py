@@ -64,6 +64,24 @@ async def _live(db: Database, counters: RedisCounters, post_ids: Sequence[int]) 
     return result
 
 
+async def test_a_read_of_many_posts_answers_for_each_post_with_deltas(counters: RedisCounters) -> None:
+    # Posts of every shard, some with deltas pending, some in flight, some with both or none.
+    expected: dict[int, dict[str, int]] = {}
+    for post_id in range(1000, 1040):
+        if post_id % 3 == 0:
+            await counters.add(post_id, "like", post_id % 7 + 1)
+            expected[post_id] = {"like": post_id % 7 + 1}
+    for shard in range(counters.shards):
+        await counters.take(shard, limit=100)  # now in flight
+    for post_id in range(1000, 1040):
+        if post_id % 4 == 0:
+            await counters.add(post_id, "repost", 1)
+            expected.setdefault(post_id, {})["repost"] = 1
+    await counters.add(1001, "like", 1)
+    await counters.add(1001, "like", -1)  # nets to nothing
+    assert await counters.pending(list(range(1039, 999, -1))) == expected
+
+
 async def test_deltas_show_live_and_flush_exactly(db: Database, counters: RedisCounters) -> None:
     assert await counters.add(101, "like", 1) == 1
     assert await counters.add(101, "like", 1) == 2

@@ -23,9 +23,10 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from roost.adapters.redis.client import RedisClient, is_cluster
-from roost.adapters.redis.idsets import over_key_pairs, pipeline, run_batch, run_script
+from roost.adapters.redis.idsets import pipeline, run_batch, run_script
 from roost.adapters.redis.keys import Keys
 from roost.adapters.redis.resilient import REDIS_ERRORS
 from roost.core.errors import Unavailable
@@ -106,21 +107,40 @@ local function sum(pending_key, flight_key)
   return flat
 end
 """
+# Most posts of a page have no delta: the reads answer only for those that do, as
+# {position of the post from 1, {name, pending + in flight, ...}, ...}, read atomically against a
+# running take.
 # KEYS: dirty set (routes to the shard's slot). ARGV: pending base, in-flight base, post ids.
-# Returns, per post, {name, pending + in flight, ...}: read atomically against a running take.
 _READ = (
     _SUM
     + r"""
 local out = {}
 for i = 3, #ARGV do
-  out[#out + 1] = sum(ARGV[1] .. ARGV[i], ARGV[2] .. ARGV[i])
+  local flat = sum(ARGV[1] .. ARGV[i], ARGV[2] .. ARGV[i])
+  if #flat > 0 then
+    out[#out + 1] = i - 2
+    out[#out + 1] = flat
+  end
 end
 return out
 """
 )
 # Standalone Redis: every post of a page in one call. KEYS: each post's pending and in-flight
-# hashes, in pairs. Returns what _READ returns.
-_READ_KEYS = _SUM + over_key_pairs("sum")
+# hashes, in pairs.
+_READ_KEYS = (
+    _SUM
+    + r"""
+local out = {}
+for i = 1, #KEYS, 2 do
+  local flat = sum(KEYS[i], KEYS[i + 1])
+  if #flat > 0 then
+    out[#out + 1] = (i + 1) / 2
+    out[#out + 1] = flat
+  end
+end
+return out
+"""
+)
 _UNLOCK = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -153,6 +173,8 @@ class RedisCounters:
         self._read = client.register_script(_READ)
         self._read_keys = client.register_script(_READ_KEYS)
         self._unlock = client.register_script(_UNLOCK)
+        # Each shard's pending and in-flight key bases (a page's read builds two keys a post).
+        self._bases = [(self._pending_base(shard), self._flight_base(shard)) for shard in range(shards)]
 
     def _tag(self, shard: int) -> str:
         return f"{{c{shard}}}"
@@ -204,7 +226,7 @@ class RedisCounters:
             by_shard.setdefault(self._shard(post_id), []).append(post_id)
         if not by_shard:
             return {}
-        groups = list(by_shard.values())
+        answers: list[tuple[list[int], list[Any]]]
         if is_cluster(self._redis):
             # run_batch, not a redis-py pipeline: a cluster pipeline does not load scripts first.
             replies = await run_batch(
@@ -215,24 +237,24 @@ class RedisCounters:
                     for shard, ids in by_shard.items()
                 ],
             )
+            answers = list(zip(by_shard.values(), replies, strict=True))
         else:
-            keys = [
-                key
-                for shard, ids in by_shard.items()
-                for post_id in ids
-                for key in (self._pending_base(shard) + str(post_id), self._flight_base(shard) + str(post_id))
-            ]
-            flat_replies = await run_script(self._redis, self._read_keys, keys, [])
-            replies, start = [], 0
-            for ids in groups:
-                replies.append(flat_replies[start : start + len(ids)])
-                start += len(ids)
+            ordered: list[int] = []
+            keys: list[str] = []
+            for shard, ids in by_shard.items():
+                pending, flight = self._bases[shard]
+                for post_id in ids:
+                    ordered.append(post_id)
+                    number = str(post_id)
+                    keys += (pending + number, flight + number)
+            answers = [(ordered, await run_script(self._redis, self._read_keys, keys, []))]
         result: dict[int, dict[str, int]] = {}
-        for ids, per_post in zip(groups, replies, strict=True):
-            for post_id, flat in zip(ids, per_post, strict=True):
+        for ids, reply in answers:
+            for i in range(0, len(reply), 2):
+                flat = reply[i + 1]
                 deltas = {_text(flat[j]): int(flat[j + 1]) for j in range(0, len(flat), 2)}
                 if any(deltas.values()):
-                    result[post_id] = deltas
+                    result[ids[reply[i] - 1]] = deltas
         return result
 
     async def busy_shards(self) -> list[int]:
