@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import roost.runtime
 from roost import cli
+from roost.adapters.redis import lane
 from roost.adapters.redis.keys import Keys
 from roost.adapters.sql import migrate
 from roost.core.errors import Unavailable
@@ -226,13 +227,20 @@ async def test_a_warm_page_waits_on_redis_twice(tmp_path: Path, monkeypatch: pyt
         assert await api.feed_ids(reader) == expected  # warms this process's caches
         sends = 0
         send = redis.asyncio.connection.AbstractConnection.send_packed_command
+        request = lane.LaneConnection.request
 
-        async def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        async def counted_send(self: Any, command: Any, check_health: bool = True) -> None:
             nonlocal sends
             sends += 1
             await send(self, command, check_health)
 
-        monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "send_packed_command", counted)
+        async def counted_request(self: Any, *args: Any) -> list[Any]:
+            nonlocal sends
+            sends += 1
+            return await request(self, *args)
+
+        monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "send_packed_command", counted_send)
+        monkeypatch.setattr(lane.LaneConnection, "request", counted_request)
         assert await api.feed_ids(reader) == expected
         assert sends == 2
 

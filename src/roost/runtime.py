@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -19,6 +18,7 @@ from roost.adapters.memory import LayeredPostCache, MemoryPostCache
 from roost.adapters.redis.cache import RedisPostCache
 from roost.adapters.redis.client import RedisClient
 from roost.adapters.redis.counters import RedisCounters
+from roost.adapters.redis.lane import LaneRedis, RedisLane
 from roost.adapters.redis.pull import RedisPageReads, RedisPull
 from roost.adapters.redis.realtime import RedisRealtimeHub
 from roost.adapters.redis.recent import RedisRecentPosts
@@ -75,13 +75,17 @@ def connect_redis(url: str, *, cluster: bool = False) -> RedisClient:
         return RedisCluster.from_url(
             url, socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 1)
         )
-    return Redis.from_url(
+    client = LaneRedis.from_url(
         url,
         socket_connect_timeout=1.0,
         socket_timeout=2.0,
         retry=Retry(NoBackoff(), 1),
         health_check_interval=30,
     )
+    assert isinstance(client, LaneRedis)
+    # The hot pipelines (feed reads, fan-out) go through a lean lane of their own (see lane.py).
+    client.lane = RedisLane.of_client(client)
+    return client
 
 
 class KnownAccounts:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import hiredis
+from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
@@ -34,6 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
 from roost.adapters.redis.client import RedisClient, is_cluster
+from roost.adapters.redis.lane import LaneRedis
 from roost.ports import PENDING_FLOOR
 
 log = logging.getLogger(__name__)
@@ -266,7 +268,7 @@ async def pipeline(
 
     A redis-py pipeline packs arguments in Python (about 1.5 us each); fan-out sends tens of
     thousands of keys per post, so this packs them in C and reads the replies off one pooled
-    connection.
+    connection: the client's lane when it has one (`lane.py`), else one of redis-py's.
     A connection error retries the whole batch once on a fresh connection (a pooled one may
     have died with a Redis restart), as `resent()` when given: commands may have run before the
     connection dropped.
@@ -281,34 +283,39 @@ async def pipeline(
                 # The cluster client looks its command names up as str.
                 pipe.execute_command(name.decode() if isinstance(name, bytes) else name, *args)
             return list(await pipe.execute(raise_on_error=False))
-    # hiredis (installed by redis[hiredis]) packs in C; its stub wrongly declares a 1-tuple.
-    packed = b"".join([hiredis.pack_command(c) for c in commands])  # type: ignore[arg-type]
-    pool = client.connection_pool
+    send = client.lane.pipeline if isinstance(client, LaneRedis) and client.lane is not None else None
     for attempt in range(2):
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await conn.send_packed_command(packed)
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as e:
-                    replies.append(e)
-            return replies
+            return await (send(commands) if send is not None else _pooled(client, commands))
         except (RedisConnectionError, RedisTimeoutError, OSError):
-            await conn.disconnect()
             if attempt:
                 raise
             if resent is not None:
                 commands = resent()
-                packed = b"".join([hiredis.pack_command(c) for c in commands])  # type: ignore[arg-type]
-        except BaseException:
-            # Replies may be left unread: the connection must not serve anyone else.
-            await conn.disconnect()
-            raise
-        finally:
-            await pool.release(conn)
     raise AssertionError("unreachable")
+
+
+async def _pooled(client: Redis, commands: Sequence[tuple[EncodableT, ...]]) -> list[Any]:
+    """`pipeline` on one of redis-py's pooled connections (a client without a lane)."""
+    # hiredis (installed by redis[hiredis]) packs in C; its stub wrongly declares a 1-tuple.
+    packed = b"".join([hiredis.pack_command(c) for c in commands])  # type: ignore[arg-type]
+    pool = client.connection_pool
+    conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        await conn.send_packed_command(packed)
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await conn.read_response())
+            except ResponseError as e:
+                replies.append(e)
+        return replies
+    except BaseException:
+        # Replies may be left unread (or the connection is dead): it must not serve anyone else.
+        await conn.disconnect()
+        raise
+    finally:
+        await pool.release(conn)
 
 
 async def ensure_listpack_entries(client: RedisClient, cap: int) -> bool:
