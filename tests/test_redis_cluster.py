@@ -205,3 +205,24 @@ async def test_production_profile_runs_on_redis_cluster(cluster_url: str, tmp_pa
         finally:
             await other.close()
             await other_client.aclose()
+
+
+async def test_a_warm_page_pulls_several_celebrities_on_a_cluster(cluster_url: str, tmp_path: Path) -> None:
+    # Each celebrity's list lives in its own slot: one script call each, in one pipeline.
+    async with (
+        running(
+            "production", tmp_path, redis_url=cluster_url, redis_cluster=True, celebrity_threshold=2
+        ) as rt,
+        api_client(rt) as api,
+    ):
+        reader, fan = await api.register(), await api.register()
+        stars = [await api.register() for _ in range(3)]
+        for star in stars:
+            for follower in (reader, fan):
+                await api.follow(follower, star)
+        await api.settle()
+        assert await api.feed_ids(reader) == []
+        expected = [await api.post(star, f"by {i}") for i in range(2) for star in stars][::-1]
+        await api.settle()
+        for _ in range(3):
+            assert await api.feed_ids(reader, limit=2) == expected

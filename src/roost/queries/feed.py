@@ -87,10 +87,20 @@ _RECENT_POSTS: dict[tuple[bool, bool], HotQuery] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    """A page's first pull, read with its window: up to `limit` ids below the page's `before`,
+    newest first, complete for the pulled authors from `floor` up."""
+
+    ids: list[int]
+    floor: int
+    limit: int
+
+
 class PageReads(Protocol):
     """A page's timeline window and its first pull read together (production: one Redis round
-    trip). The pull is from floor 0: its caller does not know the window's floor yet, and a page
-    discards what lies below the floor (see `_assemble`)."""
+    trip). None for the pull when the window leaves nothing to merge it into (no timeline, a
+    pending one, `before` at or below its floor): the page then reads what it needs itself."""
 
     async def window_and_pull(
         self,
@@ -101,7 +111,7 @@ class PageReads(Protocol):
         before: int | None,
         window_limit: int,
         pull_limit: int,
-    ) -> tuple[TimelineWindow | None, list[int]]: ...
+    ) -> tuple[TimelineWindow | None, Pulled | None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +175,13 @@ async def _page_from_cached_graph(
     key, graph = cached
     if now - graph.last_active_at >= ACTIVITY_RESOLUTION:
         return None
-    pulled: list[int] | None = None
+    pulled: Pulled | None = None
     if ctx.page_reads is None:
         window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1, conn=conn)
     else:
-        # Before the window's floor is known, every author the page might pull (a superset: an
-        # author pushed since below the floor adds only posts the timeline has too).
+        # Before the window's floor is known, every author the page might pull: a superset, whose
+        # extra authors are pushed ones (their posts are the viewer's anyway, and may show a
+        # moment before fan-out has pushed them).
         authors = _pulled_authors(ctx.settings, graph, 0)
         window, pulled = await ctx.page_reads.window_and_pull(
             conn, viewer_id, authors, before=before, window_limit=limit + 1, pull_limit=_batch(limit + 1)
@@ -235,10 +246,10 @@ async def _assemble(
     before: int | None,
     limit: int,
     probe: GraphProbe | None = None,
-    pulled: list[int] | None = None,
+    pulled: Pulled | None = None,
 ) -> FeedPage:
     """The page of up to `limit` feed items below `before`, newest first. `pulled` is the first
-    pull when it was read with the window (`PageReads`): `_batch(limit + 1)` ids below `before`."""
+    pull when it was read with the window (`PageReads`)."""
     want = limit + 1
     floor = window.floor
     authors = _pulled_authors(ctx.settings, graph, floor)
@@ -259,19 +270,23 @@ async def _assemble(
             first_window = None
             cached_full = len(cached) >= cached_limit
             if pulled is not None:
-                pulled_ids, pulled = pulled, None
+                pulled_ids, pull_floor, pull_limit = pulled.ids, pulled.floor, pulled.limit
+                pulled = None
             else:
                 # Pulled ids below a full window's last id would fall below `bound` and be
                 # dropped: not reading them spares the pull all older posts of the celebrities.
                 pull_floor = max(floor, cached[-1]) if cached_full else floor
+                pull_limit = batch
                 pulled_ids = await ctx.pull.pull(
-                    conn, authors, before=position, floor=pull_floor, limit=batch
+                    conn, authors, before=position, floor=pull_floor, limit=pull_limit
                 )
-            # Below the smallest id of a source that came back full, that source may have more:
-            # only ids at or above that bound are known to be complete.
+            # Below the smallest id of a source that came back full, that source may have more,
+            # and the pull is complete only down to its floor: only ids at or above that bound
+            # are known to be complete.
             bound = max(
                 cached[-1] if cached_full else floor,
-                pulled_ids[-1] if len(pulled_ids) >= batch else floor,
+                pulled_ids[-1] if len(pulled_ids) >= pull_limit else floor,
+                pull_floor,
             )
             candidates = sorted({i for i in (*cached, *pulled_ids) if i >= bound}, reverse=True)
             done = bound == 0

@@ -238,10 +238,15 @@ async def run_scripts(
     def evalshas(batch: Sequence[ScriptCall]) -> list[tuple[EncodableT, ...]]:
         return [(b"EVALSHA", batch[i][0].sha, len(batch[i][1]), *batch[i][1], *batch[i][2]) for i in todo]
 
+    def resend() -> list[tuple[EncodableT, ...]]:
+        # The calls sent again replace the originals, also for what follows a NOSCRIPT.
+        nonlocal calls
+        assert resent is not None
+        calls = resent()
+        return evalshas(calls)
+
     for _attempt in range(2):
-        replies = await pipeline(
-            client, evalshas(calls), resent=None if resent is None else lambda: evalshas(resent())
-        )
+        replies = await pipeline(client, evalshas(calls), resent=None if resent is None else resend)
         missing: list[int] = []
         for i, reply in zip(todo, replies, strict=True):
             if isinstance(reply, NoScriptError):

@@ -3,8 +3,8 @@
 An author whose list cannot answer a range exactly (missing after a flush or an eviction, still
 filling, trimmed above the range) is read from the database in the same query as the others, and
 on a first page its list is refilled so the next reader is served from Redis. While Redis is
-unreachable every author is read from the database. A page's first pull goes in one round trip
-with its timeline window (`RedisPageReads`).
+unreachable every author is read from the database. A warm page's first pull goes in one round
+trip with its timeline window (`RedisPageReads`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from roost.adapters.redis.recent import RedisRecentPosts
 from roost.adapters.redis.resilient import REDIS_ERRORS, RedisHealth, ResilientTimelineStore
 from roost.adapters.redis.timelines import RedisTimelineStore, window_of
 from roost.ports import PENDING_FLOOR, TimelineWindow
-from roost.queries.feed import recent_post_ids
+from roost.queries.feed import Pulled, recent_post_ids
 
 # Lists refilled per feed read at most, so a viewer following many cold celebrities pays a bounded cost.
 REFILLS_PER_READ = 4
@@ -90,7 +90,8 @@ class RedisPull:
 
 class RedisPageReads:
     """PageReads on Redis: a page's timeline window and its pull in one pipeline, one round trip
-    instead of two. `timelines` and `recent` must use the same Redis client."""
+    instead of two. `timelines` (wrapped by `resilient`) and `recent` must be `client`'s, and
+    `resilient` and `pull` must share `health`."""
 
     def __init__(
         self,
@@ -117,27 +118,30 @@ class RedisPageReads:
         before: int | None,
         window_limit: int,
         pull_limit: int,
-    ) -> tuple[TimelineWindow | None, list[int]]:
+    ) -> tuple[TimelineWindow | None, Pulled | None]:
         authors = list(dict.fromkeys(author_ids))
-        if await self._resilient.settle(owner_id):
-            calls = [
-                self._timelines.window_call(owner_id, before=before, limit=window_limit),
-                *self._recent.newest_calls(authors, before=before, floor=0, limit=pull_limit),
-            ]
-            try:
-                replies = await idsets.run_scripts(self._redis, calls)
-            except REDIS_ERRORS as e:
-                self._health.failed(e)
-            else:
-                self._health.succeeded()
-                window = window_of(replies[0])
-                if window is None:  # not materialized: the page is read another way
-                    return None, []
-                listed, missing = self._recent.newest_of(authors, replies[1:], limit=pull_limit)
-                pulled = await self._pull.complete(
-                    conn, listed, missing, before=before, floor=0, limit=pull_limit
-                )
-                return window, pulled
-        # Redis is down: a pending window sends the whole page down the feed's database path, which
-        # discards every pulled id (all lie below PENDING_FLOOR).
-        return TimelineWindow([], PENDING_FLOOR), []
+        if not await self._resilient.settle(owner_id):
+            # Redis is down: a pending window sends the page down the feed's database path.
+            return TimelineWindow([], PENDING_FLOOR), None
+        calls = [
+            self._timelines.window_call(owner_id, before=before, limit=window_limit),
+            *self._recent.listed_calls(authors, before=before, limit=pull_limit),
+        ]
+        try:
+            replies = await idsets.run_scripts(self._redis, calls)
+        except REDIS_ERRORS as e:
+            self._health.failed(e)
+            return TimelineWindow([], PENDING_FLOOR), None
+        self._health.succeeded()
+        window = window_of(replies[0])
+        if window is None or window.floor == PENDING_FLOOR or (before is not None and before <= window.floor):
+            # No cached range to merge the pull into: the feed reads the page another way.
+            return window, None
+        # The pull need not go below what the page can take from the window (see `_assemble`).
+        full = len(window.post_ids) >= window_limit
+        floor = max(window.floor, window.post_ids[-1]) if full else window.floor
+        listed, missing = self._recent.listed_of(authors, replies[1:], floor=floor, limit=pull_limit)
+        pulled = await self._pull.complete(
+            conn, listed, missing, before=before, floor=floor, limit=pull_limit
+        )
+        return window, Pulled(pulled, floor=floor, limit=pull_limit)

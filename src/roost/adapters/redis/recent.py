@@ -41,6 +41,21 @@ _RECENT = _RECENT_OF + "return recent(KEYS[1], KEYS[2])"
 # members with a byte-wise comparison in Lua cost Redis 8 ms a call; Python merges them in C.)
 _RECENT_MANY = _RECENT_OF + idsets.over_key_pairs("recent")
 
+# ARGV: upper BYLEX bound, limit. One list's ids newest first down to its floor, and that floor
+# (PENDING while pending), for a caller that learns later how low it needs to go; false when
+# there is no list.
+_LISTED_OF = r"""
+local function listed(set, meta_key)
+  local meta = redis.call('GET', meta_key)
+  if not meta then return false end
+  local floor = read_meta(meta)
+  return {redis.call('ZRANGE', set, ARGV[1], '[' .. floor, 'BYLEX', 'REV', 'LIMIT', 0, ARGV[2]), floor}
+end
+"""
+# KEYS: set, meta (one author, on a Cluster), or those of every author in pairs (standalone).
+_LISTED = _LISTED_OF + "return listed(KEYS[1], KEYS[2])"
+_LISTED_MANY = _LISTED_OF + idsets.over_key_pairs("listed")
+
 
 # KEYS: set, meta. ARGV: cap, ttl, member.
 _ADD = r"""
@@ -98,6 +113,8 @@ class RedisRecentPosts:
         self._ttl = ttl_seconds or 0
         self._recent = idsets.register(redis, _RECENT)
         self._recent_many = idsets.register(redis, _RECENT_MANY)
+        self._listed = idsets.register(redis, _LISTED)
+        self._listed_many = idsets.register(redis, _LISTED_MANY)
         self._add = idsets.register(redis, _ADD)
         self._fill = idsets.register(redis, _FILL)
 
@@ -141,30 +158,47 @@ class RedisRecentPosts:
         authors = list(dict.fromkeys(author_ids))
         if not authors:
             return [], []
-        calls = self.newest_calls(authors, before=before, floor=floor, limit=limit)
-        return self.newest_of(authors, await idsets.run_scripts(self._redis, calls), limit=limit)
-
-    def newest_calls(
-        self, authors: Sequence[int], *, before: int | None, floor: int, limit: int
-    ) -> list[idsets.ScriptCall]:
-        """The script calls of `newest` for distinct authors, to send with others."""
         args: list[EncodableT] = [idsets.below(before), idsets.pack(max(floor, 0)), max(limit, 0)]
         if is_cluster(self._redis):
             # One script per author: their keys live in different slots.
-            return [(self._recent, self._pair(a), args) for a in authors]
-        keys = [key for a in authors for key in self._pair(a)]
-        return [(self._recent_many, keys, args)] if authors else []
+            calls = [(self._pair(a), args) for a in authors]
+            replies = await idsets.run_batch(self._redis, self._recent, calls)
+        else:
+            keys = [key for a in authors for key in self._pair(a)]
+            replies = await idsets.run_script(self._redis, self._recent_many, keys, args)
+        members = _newest_of(replies, limit)
+        missing = [a for a, r in zip(authors, replies, strict=True) if r is None]
+        return [idsets.unpack(m) for m in members], missing
 
-    def newest_of(
-        self, authors: Sequence[int], replies: Sequence[Any], *, limit: int
+    def listed_calls(
+        self, authors: Sequence[int], *, before: int | None, limit: int
+    ) -> list[idsets.ScriptCall]:
+        """Script calls reading each of these (distinct) authors' lists below `before` as far down as
+        they are complete, to send with others before the floor is known (see `listed_of`)."""
+        if not authors:
+            return []
+        args: list[EncodableT] = [idsets.below(before), max(limit, 0)]
+        if is_cluster(self._redis):
+            return [(self._listed, self._pair(a), args) for a in authors]
+        return [(self._listed_many, [key for a in authors for key in self._pair(a)], args)]
+
+    def listed_of(
+        self, authors: Sequence[int], replies: Sequence[Any], *, floor: int, limit: int
     ) -> tuple[list[int], list[int]]:
-        """What `newest` returns, from the replies to its `newest_calls`."""
+        """What `newest` would return for `floor`, from the replies to `listed_calls`: a list
+        answers exactly if it came back full or is complete down to `floor`."""
         if not authors:
             return [], []
-        per_author = replies if is_cluster(self._redis) else replies[0]
-        members = _newest_of(per_author, limit)
-        missing = [a for a, r in zip(authors, per_author, strict=True) if r is None]
-        return [idsets.unpack(m) for m in members], missing
+        low = idsets.pack(max(floor, 0))
+        answered: list[Sequence[bytes]] = []
+        missing: list[int] = []
+        for author, reply in zip(authors, replies if is_cluster(self._redis) else replies[0], strict=True):
+            if reply is not None and (len(reply[0]) >= limit or reply[1] <= low):
+                answered.append(reply[0])
+            else:
+                missing.append(author)
+        # Lists complete further down answered below `floor` too: those ids are not asked for.
+        return [idsets.unpack(m) for m in _newest_of(answered, limit) if m >= low], missing
 
     async def fill(self, author_id: int, post_ids: Sequence[int], complete: bool) -> None:
         """Merges ids read from the database: the author's newest posts, or all of them if complete.
