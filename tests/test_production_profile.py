@@ -213,18 +213,26 @@ _SEED = (
 )
 
 
-async def test_a_warm_page_waits_on_redis_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("stars", "round_trips"), [(1, 2), (feed.PULL_AHEAD_AUTHORS + 1, 3)])
+async def test_a_warm_page_waits_on_redis_twice_unless_it_pulls_many_celebrities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stars: int, round_trips: int
+) -> None:
     # The timeline window and the celebrity pull share one round trip, the buffered counts take the
-    # other (they must be read after the database's counts).
+    # other (they must be read after the database's counts). Many celebrities are pulled after the
+    # window, from its last id down: fewer ids than all their lists' newest.
     async with running("production", tmp_path, celebrity_threshold=2) as rt, api_client(rt) as api:
-        reader, friend, star = await api.register(), await api.register(), await api.register()
-        for fan in (reader, friend):
-            await api.follow(fan, star)  # promoted: 2 followers
+        reader, friend = await api.register(), await api.register()
+        celebrities = [await api.register() for _ in range(stars)]
+        for star in celebrities:
+            for fan in (reader, friend):
+                await api.follow(fan, star)  # promoted: 2 followers
         await api.follow(reader, friend)
         assert await api.feed_ids(reader) == []
-        expected = [await api.post(star, "pulled"), await api.post(friend, "pushed")][::-1]
+        expected = [await api.post(star, "pulled") for star in celebrities]
+        expected = [*expected, await api.post(friend, "pushed")][::-1]
         await api.settle()
-        assert await api.feed_ids(reader) == expected  # warms this process's caches
+        for _ in range(3):  # warms this process's caches, fills the celebrities' lists (4 a page)
+            assert await api.feed_ids(reader) == expected
         sends = 0
         send = redis.asyncio.connection.AbstractConnection.send_packed_command
         request = lane.LaneConnection.request
@@ -242,7 +250,7 @@ async def test_a_warm_page_waits_on_redis_twice(tmp_path: Path, monkeypatch: pyt
         monkeypatch.setattr(redis.asyncio.connection.AbstractConnection, "send_packed_command", counted_send)
         monkeypatch.setattr(lane.LaneConnection, "request", counted_request)
         assert await api.feed_ids(reader) == expected
-        assert sends == 2
+        assert sends == round_trips
 
 
 async def test_hot_queries_use_indexes_on_postgresql(tmp_path: Path) -> None:
