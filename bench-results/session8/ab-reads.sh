@@ -1,0 +1,23 @@
+#!/bin/bash
+# Same-box A/B, alternating: old = /tmp/old (8e1a519, session 7 final), new = /work/main tree.
+# usage: ab.sh OUTROOT ROUNDS
+# Same-box A/B of feed reads over HTTP (wrk), alternating: "old" is session 7's final code
+# (`git archive 8e1a519 src | tar -x -C /tmp/old`), "new" the working tree. Run from /tmp.
+out=${1:-/work/main/bench-results/session8/ab}; rounds=${2:-2}; mkdir -p $out
+export ROOST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/roost_bench ROOST_REDIS_URL=redis://127.0.0.1:6379/0 ROOST_SECRET_KEY=bench-secret-key-0123456789-abcdefghijklmnop
+run() { # name version args...
+  local name=$1 ver=$2; shift 2
+  local dir=$out/$name-$ver-r$r
+  if [ $ver = old ]; then export PYTHONPATH=/tmp/old/src; else unset PYTHONPATH; fi
+  (cd /tmp && /work/main/.venv/bin/roost bench run --preset small --data-dir /tmp/roost-bench/prod-small --wrk --duration 15 --out $dir "$@" > $dir.log 2>&1)
+  python3 -c "
+import json,sys;d=json.load(open('$dir/wrk-small.json'))
+print('$name $ver r$r', round(d['feed_reads_per_second']), 'p50', d['p50_ms'], 'p90', d['p90_ms'], 'p99', d['p99_ms'], 'cpu/read', round(d['server_cpu_ms_per_read'],3), 'load', [round(x,2) for x in d['load_average_before']])"
+}
+for r in $(seq 1 $rounds); do
+  for ver in old new; do
+    run sat1 $ver --concurrency 32 --api-processes 1
+    run sat2 $ver --concurrency 32 --api-processes 2
+    run paced $ver --concurrency 64 --rate 1100 --api-processes 2
+  done
+done
