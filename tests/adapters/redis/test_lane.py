@@ -4,13 +4,15 @@ connection reused after a round trip that did not end cleanly."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
+import hiredis
 import pytest
 import redis.asyncio
 import uvloop
+from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tests.adapters.redis.conftest import REDIS_URL
 
@@ -133,3 +135,94 @@ def test_the_lane_runs_on_uvloop(prefix: str) -> None:
             await lane.aclose()
 
     assert uvloop.run(round_trips()) == [b"OK", b"1", 1]
+
+
+Reply = Callable[[list[bytes]], Awaitable[bytes]]
+
+
+@asynccontextmanager
+async def _fake_redis(reply: Reply) -> AsyncIterator[int]:
+    """A server on a free port answering each command with `reply(command)`."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        parser = hiredis.Reader()
+        try:
+            while data := await reader.read(65536):
+                parser.feed(data)
+                while (command := parser.gets()) is not False:
+                    writer.write(await reply(command))
+                    await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_a_loading_server_is_a_connection_error_as_with_redis_py() -> None:
+    async def loading(command: list[bytes]) -> bytes:
+        return b"-LOADING Redis is loading the dataset in memory\r\n"
+
+    async with _fake_redis(loading) as port:
+        lane = RedisLane(host="127.0.0.1", port=port, connect_timeout=1.0, timeout=1.0)
+        try:
+            with pytest.raises(BusyLoadingError):
+                await lane.pipeline([(b"EVALSHA", b"0" * 40, 0)])
+        finally:
+            await lane.aclose()
+
+
+async def test_slow_but_steady_replies_do_not_time_out_as_with_redis_py() -> None:
+    # The timeout bounds each wait for the next reply, not the whole round trip.
+    async def slow(command: list[bytes]) -> bytes:
+        await asyncio.sleep(0.3)
+        return b"+OK\r\n"
+
+    async with _fake_redis(slow) as port:
+        commands = [(b"SET", b"k", b"v")] * 3
+        lane = RedisLane(host="127.0.0.1", port=port, connect_timeout=1.0, timeout=0.5)
+        try:
+            assert await lane.pipeline(commands) == [b"OK"] * 3
+        finally:
+            await lane.aclose()
+
+
+async def test_a_connection_lost_after_its_setup_is_a_connection_error() -> None:
+    served = 0
+
+    async def once(command: list[bytes]) -> bytes:
+        nonlocal served
+        served += 1
+        return b"+OK\r\n"
+
+    async with _fake_redis(once) as port:
+        lane = RedisLane(host="127.0.0.1", port=port, connect_timeout=1.0, timeout=1.0)
+        try:
+            assert await lane.pipeline([(b"PING",)]) == [b"OK"]
+            (connection,) = lane._idle  # the test closes it under the lane
+            connection.close()
+            lane._idle.append(connection)
+            connection.usable = True  # as if the close had not been seen yet
+            with pytest.raises(RedisConnectionError):
+                await lane.pipeline([(b"PING",)])
+        finally:
+            await lane.aclose()
+
+
+def test_a_lane_used_from_a_second_loop_opens_connections_there(prefix: str) -> None:
+    # A CLI command may run two event loops one after the other with one client.
+    lane = RedisLane(host="127.0.0.1", port=6379, timeout=1.0)
+
+    async def ping() -> list[object]:
+        return await lane.pipeline([("PING",)])
+
+    assert asyncio.run(ping()) == [b"PONG"]
+    assert asyncio.run(ping()) == [b"PONG"]
+
+    async def close() -> None:
+        await lane.aclose()
+
+    asyncio.run(close())

@@ -38,7 +38,9 @@ class Reads:
     ) -> tuple[TimelineWindow | None, Pulled | None]:
         """The two reads one after the other, the pull from where the page needs it (`_assemble`)."""
         window = await self.resilient.window(owner, before=before, limit=limit)
-        if window is None or window.floor == PENDING_FLOOR or (before is not None and before <= window.floor):
+        if window is not None and window.floor == PENDING_FLOOR:
+            return window, Pulled([], floor=PENDING_FLOOR, limit=limit)  # nothing lies above the floor
+        if window is None or (before is not None and before <= window.floor):
             return window, None
         full = len(window.post_ids) >= limit
         floor = max(window.floor, window.post_ids[-1]) if full else window.floor
@@ -127,7 +129,10 @@ async def test_redis_down_sends_the_page_to_the_database(
     reads: Reads, caplog: pytest.LogCaptureFixture
 ) -> None:
     reads.health.failed(RedisConnectionError("down"))
-    assert await reads.together(1, [100], before=None, limit=5) == (TimelineWindow([], PENDING_FLOOR), None)
+    assert await reads.together(1, [100], before=None, limit=5) == (
+        TimelineWindow([], PENDING_FLOOR),
+        Pulled([], floor=PENDING_FLOOR, limit=5),
+    )
     reads.clock += 2  # the cool-off is over
     with caplog.at_level(logging.WARNING):
         assert (await reads.together(1, [100], before=None, limit=5))[0] == TimelineWindow(
@@ -145,7 +150,7 @@ async def test_a_timeline_that_missed_a_write_is_dropped_before_it_is_read(
     monkeypatch.setattr(reads.timelines, "push", refused)
     await reads.resilient.push(50, [1])  # lost: the timeline is out of step now
     monkeypatch.undo()
-    assert await reads.together(1, [100], before=None, limit=5) == (TimelineWindow([], PENDING_FLOOR), None)
+    assert (await reads.together(1, [100], before=None, limit=5))[0] == TimelineWindow([], PENDING_FLOOR)
     reads.clock += 2  # the cool-off is over
     # Dropped, so the feed rebuilds it, instead of serving it without post 50.
     assert await reads.together(1, [100], before=None, limit=5) == (None, None)

@@ -9,43 +9,44 @@ credentials and timeouts, and hands hiredis the bytes as they arrive. Everything
 streams, single commands, Cluster) stays on redis-py.
 
 Errors are redis-py's, so callers handle them alike: a lost or refused connection raises
-`ConnectionError`, a late answer `TimeoutError`, and error replies come back as `ResponseError`
-(`NoScriptError` for NOSCRIPT) in the replies. A connection is reused only after a round trip that
+`ConnectionError`, a late answer `TimeoutError`, error replies come back in the replies as redis-py's
+parser maps them (`NoScriptError` for NOSCRIPT, ...), and those that mean the server cannot serve
+(`BusyLoadingError` while it loads its data, ...) are raised, as redis-py raises them. A connection is reused only after a round trip that
 read every reply; any failure or cancellation closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
+from redis._parsers import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, NoScriptError, ResponseError
+from redis.exceptions import InvalidResponse
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # Idle connections kept per lane; a burst beyond it opens more and closes them after use.
 IDLE_CONNECTIONS = 64
 
 
-def _error_reply(message: str) -> ResponseError:
-    if message.startswith("NOSCRIPT"):
-        return NoScriptError(message)
-    return ResponseError(message)
-
-
 class LaneConnection(asyncio.Protocol):
     """One connection: a request of several commands at a time, its replies read as they come."""
 
     def __init__(self) -> None:
-        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=_error_reply)
+        # redis-py's own mapping of error replies to its exception classes (NOSCRIPT, LOADING, ...).
+        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._expected = 0
         self._replies: list[Any] = []
+        self._progress = 0.0  # the loop's time when bytes last arrived
+        self._reply_seconds = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self.usable = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -58,6 +59,7 @@ class LaneConnection(asyncio.Protocol):
         self._fail(RedisConnectionError(f"Redis closed the connection: {exc or 'end of stream'}"))
 
     def data_received(self, data: bytes) -> None:
+        self._progress = asyncio.get_running_loop().time()
         self._reader.feed(data)
         try:
             while True:
@@ -79,24 +81,43 @@ class LaneConnection(asyncio.Protocol):
             self._waiter.set_exception(error)
 
     async def request(self, packed: bytes, count: int, reply_seconds: float | None) -> list[Any]:
-        """Sends `count` packed commands and returns their replies, error replies as exceptions."""
-        assert self._transport is not None
-        assert self.usable
+        """Sends `count` packed commands and returns their replies, error replies as exceptions
+        (those that mean the connection cannot serve, such as LOADING, raised as redis-py does).
+        `reply_seconds` bounds each wait for the next bytes, as redis-py's socket timeout does."""
+        if self._transport is None or not self.usable:
+            raise RedisConnectionError("the Redis connection is closed")
         loop = asyncio.get_running_loop()
         self._expected, self._replies = count, []
         waiter = self._waiter = loop.create_future()
         self._transport.write(packed)
-        late = None
+        self._progress = loop.time()
         if reply_seconds is not None:
-            late = loop.call_later(reply_seconds, self._fail, RedisTimeoutError("Timeout reading from Redis"))
+            self._reply_seconds = reply_seconds
+            self._timer = loop.call_later(reply_seconds, self._check_progress)
         try:
             await waiter
         finally:
-            if late is not None:
-                late.cancel()
+            # Methods and cleared references, not a closure: a page must leave no cyclic garbage.
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._waiter = None
         replies, self._replies, self._expected = self._replies, [], 0
+        for reply in replies:
+            if isinstance(reply, RedisConnectionError):
+                raise reply
+            if isinstance(reply, list) and reply and isinstance(reply[0], RedisConnectionError):
+                raise reply[0]
         return replies
+
+    def _check_progress(self) -> None:
+        loop = asyncio.get_running_loop()
+        silent = loop.time() - self._progress
+        if silent >= self._reply_seconds:
+            self._timer = None
+            self._fail(RedisTimeoutError("Timeout reading from Redis"))
+        else:
+            self._timer = loop.call_later(self._reply_seconds - silent, self._check_progress)
 
     def close(self) -> None:
         self.usable = False
@@ -127,6 +148,7 @@ class RedisLane:
         self._connect_timeout = connect_timeout
         self._timeout = timeout
         self._idle: list[LaneConnection] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the idle connections' loop
         self._closed = False
 
     @classmethod
@@ -143,7 +165,8 @@ class RedisLane:
             db=int(kwargs.get("db", 0) or 0),
             username=kwargs.get("username"),
             password=kwargs.get("password"),
-            connect_timeout=kwargs.get("socket_connect_timeout"),
+            # As redis-py: without a connect timeout, the socket timeout bounds connecting too.
+            connect_timeout=kwargs.get("socket_connect_timeout") or kwargs.get("socket_timeout"),
             timeout=kwargs.get("socket_timeout"),
         )
 
@@ -164,6 +187,11 @@ class RedisLane:
         return replies
 
     def _take(self) -> LaneConnection | None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # Connections of another (finished) loop cannot be read from this one.
+            self._discard_idle()
+            self._loop = loop
         while self._idle:
             connection = self._idle.pop()
             if connection.usable:
@@ -192,11 +220,16 @@ class RedisLane:
                     raise RedisConnectionError(f"Redis refused the connection's setup: {reply}")
         return connection
 
+    def _discard_idle(self) -> None:
+        for connection in self._idle:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nothing left to close
+                connection.close()
+        self._idle.clear()
+
     async def aclose(self) -> None:
         """Closes the idle connections now, and those in use when their round trip ends."""
         self._closed = True
-        while self._idle:
-            self._idle.pop().close()
+        self._discard_idle()
         # Let the transports finish closing within this loop.
         await asyncio.sleep(0)
 

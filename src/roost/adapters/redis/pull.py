@@ -120,9 +120,11 @@ class RedisPageReads:
         pull_limit: int,
     ) -> tuple[TimelineWindow | None, Pulled | None]:
         authors = list(dict.fromkeys(author_ids))
+        # A pending window (also while Redis is down) sends the page down the feed's database path,
+        # and nothing lies above its floor to pull.
+        nothing = Pulled([], floor=PENDING_FLOOR, limit=pull_limit)
         if not await self._resilient.settle(owner_id):
-            # Redis is down: a pending window sends the page down the feed's database path.
-            return TimelineWindow([], PENDING_FLOOR), None
+            return TimelineWindow([], PENDING_FLOOR), nothing
         calls = [
             self._timelines.window_call(owner_id, before=before, limit=window_limit),
             *self._recent.listed_calls(authors, before=before, limit=pull_limit),
@@ -131,10 +133,12 @@ class RedisPageReads:
             replies = await idsets.run_scripts(self._redis, calls)
         except REDIS_ERRORS as e:
             self._health.failed(e)
-            return TimelineWindow([], PENDING_FLOOR), None
+            return TimelineWindow([], PENDING_FLOOR), nothing
         self._health.succeeded()
         window = window_of(replies[0])
-        if window is None or window.floor == PENDING_FLOOR or (before is not None and before <= window.floor):
+        if window is not None and window.floor == PENDING_FLOOR:
+            return window, nothing
+        if window is None or (before is not None and before <= window.floor):
             # No cached range to merge the pull into: the feed reads the page another way.
             return window, None
         # The pull need not go below what the page can take from the window (see `_assemble`).
