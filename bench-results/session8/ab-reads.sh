@@ -14,7 +14,7 @@ run() { # name version args...
 import json,sys;d=json.load(open('$dir/wrk-small.json'))
 print('$name $ver r$r', round(d['feed_reads_per_second']), 'p50', d['p50_ms'], 'p90', d['p90_ms'], 'p99', d['p99_ms'], 'cpu/read', round(d['server_cpu_ms_per_read'],3), 'load', [round(x,2) for x in d['load_average_before']])"
 }
-for r in $(seq 1 $rounds); do
+for r in $(seq ${FIRST:-1} $rounds); do
   for ver in old new; do
     run sat1 $ver --concurrency 32 --api-processes 1
     run sat2 $ver --concurrency 32 --api-processes 2
