@@ -9,10 +9,11 @@ credentials and timeouts, and hands hiredis the bytes as they arrive. Everything
 streams, single commands, Cluster) stays on redis-py.
 
 Errors are redis-py's, so callers handle them alike: a lost or refused connection raises
-`ConnectionError`, a late answer `TimeoutError`, error replies come back in the replies as redis-py's
-parser maps them (`NoScriptError` for NOSCRIPT, ...), and those that mean the server cannot serve
-(`BusyLoadingError` while it loads its data, ...) are raised, as redis-py raises them. A connection is reused only after a round trip that
-read every reply; any failure or cancellation closes it.
+`ConnectionError`, a late answer `TimeoutError`, error replies come back in the replies as
+redis-py's parser maps them (`NoScriptError` for NOSCRIPT, ...), and those that mean the server
+cannot serve (`BusyLoadingError` while it loads its data, ...) are raised, as redis-py raises them.
+A connection is reused only after a round trip that read every reply; any failure or cancellation
+closes it.
 """
 
 from __future__ import annotations
