@@ -36,11 +36,6 @@ from roost.queries.hydrate import hydrate
 from roost.views import FeedItem, FeedPage
 
 CURSOR_KIND = "home"
-# A page reads its pull with its window (`PageReads`) for at most this many pulled authors. Read
-# ahead, each author's list sends a whole batch of ids, where a pull after the window sends only
-# those above the window's last id: for a reader of 50 celebrities, 2,100 ids instead of a few
-# dozen, which cost more than the round trip saved.
-PULL_AHEAD_AUTHORS = 8
 # Activity is recorded at most this often, so reads do not turn into writes.
 ACTIVITY_RESOLUTION = timedelta(hours=1)
 
@@ -185,7 +180,7 @@ async def _page_from_cached_graph(
     # authors are pushed ones (their posts are the viewer's anyway, and may show a moment before
     # fan-out has pushed them).
     authors = _pulled_authors(ctx.settings, graph, 0)
-    if ctx.page_reads is None or len(authors) > PULL_AHEAD_AUTHORS:
+    if ctx.page_reads is None:
         window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1, conn=conn)
     else:
         window, pulled = await ctx.page_reads.window_and_pull(

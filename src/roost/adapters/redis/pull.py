@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.redis import idsets
-from roost.adapters.redis.client import RedisClient
-from roost.adapters.redis.recent import RedisRecentPosts
+from roost.adapters.redis.client import RedisClient, is_cluster
+from roost.adapters.redis.recent import RECENT_LUA, RedisRecentPosts
 from roost.adapters.redis.resilient import REDIS_ERRORS, RedisHealth, ResilientTimelineStore
-from roost.adapters.redis.timelines import RedisTimelineStore, window_of
+from roost.adapters.redis.timelines import WINDOW_LUA, RedisTimelineStore, window_of
 from roost.ports import PENDING_FLOOR, TimelineWindow
 from roost.queries.feed import Pulled, recent_post_ids
 
@@ -88,10 +88,38 @@ class RedisPull:
                 return
 
 
+# KEYS: the owner's timeline list and meta, then each pulled author's recent set and meta, in pairs.
+# ARGV: the window's `before` ('' for none), its limit, the pull's upper BYLEX bound, its limit.
+# Returns false without a timeline, else {window, {each author's answer}}: the pull from where the
+# page needs it (see `_assemble`): the window's floor, raised to its oldest id when it came back
+# full. Nothing is pulled for a pending timeline.
+_PAGE = (
+    WINDOW_LUA
+    + RECENT_LUA
+    + r"""
+local w = window(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+if not w then return false end
+local floor, bound, pending = read_meta(w[1])
+local pulled = {}
+if not pending then
+  local ids, low = w[2], floor
+  if #ids > 0 and #ids >= tonumber(ARGV[2]) and less(low, ids[1]) then low = ids[1] end
+  for i = 3, #KEYS, 2 do
+    pulled[#pulled + 1] = recent(KEYS[i], KEYS[i + 1], ARGV[3], low, ARGV[4])
+  end
+end
+return {w, pulled}
+"""
+)
+
+
 class RedisPageReads:
-    """PageReads on Redis: a page's timeline window and its pull in one pipeline, one round trip
-    instead of two. `timelines` (wrapped by `resilient`) and `recent` must be `client`'s, and
-    `resilient` and `pull` must share `health`."""
+    """PageReads on a standalone Redis: a page's timeline window and its pull in one script, one
+    round trip instead of two, the pull bounded by the window as if read after it. On a Cluster
+    the keys live in different slots: the window alone, and the page pulls after it.
+
+    `timelines` (wrapped by `resilient`) and `recent` must be `client`'s, and `resilient` and
+    `pull` must share `health`."""
 
     def __init__(
         self,
@@ -108,6 +136,7 @@ class RedisPageReads:
         self._pull = pull
         self._health = health
         self._redis = client
+        self._page = idsets.register(client, _PAGE)
 
     async def window_and_pull(
         self,
@@ -119,32 +148,35 @@ class RedisPageReads:
         window_limit: int,
         pull_limit: int,
     ) -> tuple[TimelineWindow | None, Pulled | None]:
+        if is_cluster(self._redis):
+            return await self._resilient.window(owner_id, before=before, limit=window_limit), None
         authors = list(dict.fromkeys(author_ids))
         # A pending window (also while Redis is down) sends the page down the feed's database path,
         # and nothing lies above its floor to pull.
         nothing = Pulled([], floor=PENDING_FLOOR, limit=pull_limit)
         if not await self._resilient.settle(owner_id):
             return TimelineWindow([], PENDING_FLOOR), nothing
-        calls = [
-            self._timelines.window_call(owner_id, before=before, limit=window_limit),
-            *self._recent.listed_calls(authors, before=before, limit=pull_limit),
-        ]
+        _, window_keys, window_args = self._timelines.window_call(owner_id, before=before, limit=window_limit)
+        keys = [*window_keys, *self._recent.keys_of(authors)]
+        args = [*window_args, idsets.below(before), max(pull_limit, 0)]
         try:
-            replies = await idsets.run_scripts(self._redis, calls)
+            (reply,) = await idsets.run_scripts(self._redis, [(self._page, keys, args)])
         except REDIS_ERRORS as e:
             self._health.failed(e)
             return TimelineWindow([], PENDING_FLOOR), nothing
         self._health.succeeded()
-        window = window_of(replies[0])
-        if window is not None and window.floor == PENDING_FLOOR:
+        if reply is None:
+            return None, None  # not materialized: the page is read another way
+        window = window_of(reply[0])
+        assert window is not None
+        if window.floor == PENDING_FLOOR:
             return window, nothing
-        if window is None or (before is not None and before <= window.floor):
-            # No cached range to merge the pull into: the feed reads the page another way.
-            return window, None
-        # The pull need not go below what the page can take from the window (see `_assemble`).
+        if before is not None and before <= window.floor:
+            return window, None  # no cached range to merge a pull into
+        # As the script bounded the pull (and `_assemble` bounds a page).
         full = len(window.post_ids) >= window_limit
         floor = max(window.floor, window.post_ids[-1]) if full else window.floor
-        listed, missing = self._recent.listed_of(authors, replies[1:], floor=floor, limit=pull_limit)
+        listed, missing = self._recent.newest_of(authors, reply[1], pull_limit)
         pulled = await self._pull.complete(
             conn, listed, missing, before=before, floor=floor, limit=pull_limit
         )

@@ -19,42 +19,31 @@ from roost.adapters.redis import idsets
 from roost.adapters.redis.client import RedisClient, decodes_responses, is_cluster
 from roost.adapters.redis.keys import Keys
 
-# ARGV: upper BYLEX bound, floor wanted, limit. Ids of one list newest first, or false when the
-# list cannot answer exactly.
-_RECENT_OF = r"""
-local function recent(set, meta_key)
+# Ids of one list below `upper` (a BYLEX bound) and >= `low` (the floor wanted), newest first, at
+# most `limit`, or false when the list cannot answer exactly.
+RECENT_LUA = r"""
+local function recent(set, meta_key, upper, low, limit)
   local meta = redis.call('GET', meta_key)
   if not meta then return false end
   local floor, bound, pending = read_meta(meta)
-  local low = ARGV[2]
+  local wanted = low
   if less(low, floor) then low = floor end
-  local ids = redis.call('ZRANGE', set, ARGV[1], '[' .. low, 'BYLEX', 'REV', 'LIMIT', 0, ARGV[3])
+  local ids = redis.call('ZRANGE', set, upper, '[' .. low, 'BYLEX', 'REV', 'LIMIT', 0, limit)
   -- A full page above the list's floor is exact even if the caller wanted to go lower.
-  if #ids >= tonumber(ARGV[3]) or not less(ARGV[2], floor) then return ids end
+  if #ids >= tonumber(limit) or not less(wanted, floor) then return ids end
   return false
+end
+local function recent_of_argv(set, meta_key)
+  return recent(set, meta_key, ARGV[1], ARGV[2], ARGV[3])
 end
 """
 # KEYS: set, meta (one author: a Cluster runs one call per author, each in its own slot).
-_RECENT = _RECENT_OF + "return recent(KEYS[1], KEYS[2])"
+# ARGV: upper BYLEX bound, floor wanted, limit.
+_RECENT = RECENT_LUA + "return recent_of_argv(KEYS[1], KEYS[2])"
 # KEYS: set, meta of every author, in pairs (standalone Redis: one call for all of a page's authors).
 # Returns each author's answer, as _RECENT does. (Merging in Lua was tried: sorting a few thousand
 # members with a byte-wise comparison in Lua cost Redis 8 ms a call; Python merges them in C.)
-_RECENT_MANY = _RECENT_OF + idsets.over_key_pairs("recent")
-
-# ARGV: upper BYLEX bound, limit. One list's ids newest first down to its floor, and that floor
-# (PENDING while pending), for a caller that learns later how low it needs to go; false when
-# there is no list.
-_LISTED_OF = r"""
-local function listed(set, meta_key)
-  local meta = redis.call('GET', meta_key)
-  if not meta then return false end
-  local floor = read_meta(meta)
-  return {redis.call('ZRANGE', set, ARGV[1], '[' .. floor, 'BYLEX', 'REV', 'LIMIT', 0, ARGV[2]), floor}
-end
-"""
-# KEYS: set, meta (one author, on a Cluster), or those of every author in pairs (standalone).
-_LISTED = _LISTED_OF + "return listed(KEYS[1], KEYS[2])"
-_LISTED_MANY = _LISTED_OF + idsets.over_key_pairs("listed")
+_RECENT_MANY = RECENT_LUA + idsets.over_key_pairs("recent_of_argv")
 
 
 # KEYS: set, meta. ARGV: cap, ttl, member.
@@ -113,8 +102,6 @@ class RedisRecentPosts:
         self._ttl = ttl_seconds or 0
         self._recent = idsets.register(redis, _RECENT)
         self._recent_many = idsets.register(redis, _RECENT_MANY)
-        self._listed = idsets.register(redis, _LISTED)
-        self._listed_many = idsets.register(redis, _LISTED_MANY)
         self._add = idsets.register(redis, _ADD)
         self._fill = idsets.register(redis, _FILL)
 
@@ -166,39 +153,18 @@ class RedisRecentPosts:
         else:
             keys = [key for a in authors for key in self._pair(a)]
             replies = await idsets.run_script(self._redis, self._recent_many, keys, args)
+        return self.newest_of(authors, replies, limit)
+
+    def keys_of(self, authors: Sequence[int]) -> list[str]:
+        """Each author's set and meta key, in pairs: the keys of RECENT_LUA's `recent`."""
+        return [key for a in authors for key in self._pair(a)]
+
+    @staticmethod
+    def newest_of(authors: Sequence[int], replies: Sequence[Any], limit: int) -> tuple[list[int], list[int]]:
+        """What `newest` returns, from each author's answer of RECENT_LUA's `recent`."""
         members = _newest_of(replies, limit)
         missing = [a for a, r in zip(authors, replies, strict=True) if r is None]
         return [idsets.unpack(m) for m in members], missing
-
-    def listed_calls(
-        self, authors: Sequence[int], *, before: int | None, limit: int
-    ) -> list[idsets.ScriptCall]:
-        """Script calls reading each of these (distinct) authors' lists below `before` as far down as
-        they are complete, to send with others before the floor is known (see `listed_of`)."""
-        if not authors:
-            return []
-        args: list[EncodableT] = [idsets.below(before), max(limit, 0)]
-        if is_cluster(self._redis):
-            return [(self._listed, self._pair(a), args) for a in authors]
-        return [(self._listed_many, [key for a in authors for key in self._pair(a)], args)]
-
-    def listed_of(
-        self, authors: Sequence[int], replies: Sequence[Any], *, floor: int, limit: int
-    ) -> tuple[list[int], list[int]]:
-        """What `newest` would return for `floor`, from the replies to `listed_calls`: a list
-        answers exactly if it came back full or is complete down to `floor`."""
-        if not authors:
-            return [], []
-        low = idsets.pack(max(floor, 0))
-        answered: list[Sequence[bytes]] = []
-        missing: list[int] = []
-        for author, reply in zip(authors, replies if is_cluster(self._redis) else replies[0], strict=True):
-            if reply is not None and (len(reply[0]) >= limit or reply[1] <= low):
-                answered.append(reply[0])
-            else:
-                missing.append(author)
-        # Lists complete further down answered below `floor` too: those ids are not asked for.
-        return [idsets.unpack(m) for m in _newest_of(answered, limit) if m >= low], missing
 
     async def fill(self, author_id: int, post_ids: Sequence[int], complete: bool) -> None:
         """Merges ids read from the database: the author's newest posts, or all of them if complete.

@@ -197,19 +197,26 @@ end
 """
 )
 
-# KEYS: list, meta. ARGV: before (8 bytes, or empty for none), limit. Returns false, or
-# {meta, ids oldest first}: the newest `limit` below `before`.
-_WINDOW = r"""
-local meta = redis.call('GET', KEYS[2])
-if not meta then return false end
-local floor, bound, pending = read_meta(meta)
-local limit = tonumber(ARGV[2])
-if pending or limit <= 0 then return {meta, {}} end
-local stop
-if ARGV[1] == '' then stop = redis.call('LLEN', KEYS[1]) else stop = position(KEYS[1], ARGV[1]) end
-if stop == 0 then return {meta, {}} end
-return {meta, redis.call('LRANGE', KEYS[1], math.max(stop - limit, 0), stop - 1)}
+# before: 8 bytes, or empty for none. Returns false, or {meta, ids oldest first}: the newest
+# `limit` below `before`.
+_WINDOW_OF = r"""
+local function window(list, meta_key, before, limit)
+  local meta = redis.call('GET', meta_key)
+  if not meta then return false end
+  local floor, bound, pending = read_meta(meta)
+  limit = tonumber(limit)
+  if pending or limit <= 0 then return {meta, {}} end
+  local stop
+  if before == '' then stop = redis.call('LLEN', list) else stop = position(list, before) end
+  if stop == 0 then return {meta, {}} end
+  return {meta, redis.call('LRANGE', list, math.max(stop - limit, 0), stop - 1)}
+end
 """
+# The window as a Lua function `window(list, meta_key, before, limit)`, for scripts that read a
+# timeline's window with other keys (the feed's page reads).
+WINDOW_LUA = _LIST_LIB + _WINDOW_OF
+# KEYS: list, meta. ARGV: before, limit.
+_WINDOW = _WINDOW_OF + "return window(KEYS[1], KEYS[2], ARGV[1], ARGV[2])"
 
 # KEYS: list, meta. ARGV: cap, limit, ttl, ceiling key ('' on Cluster), its margin in milliseconds,
 # members largest first. Returns how many were added.
@@ -368,7 +375,8 @@ class RedisTimelineStore:
         return window_of(reply[0])
 
     def window_call(self, owner_id: int, *, before: int | None, limit: int) -> idsets.ScriptCall:
-        """The script call of `window`, to send with others (its reply goes to `window_of`)."""
+        """The script call of `window`: its keys and arguments are those of WINDOW_LUA's `window`,
+        and its reply goes to `window_of`."""
         bound = b"" if before is None or before > idsets.MAX_ID else idsets.pack(max(before, 0))
         return self._window, self._pair(owner_id), [bound, max(limit, 0)]
 
