@@ -98,9 +98,9 @@ class Pulled:
 
 
 class PageReads(Protocol):
-    """A page's timeline window and its first pull read together (production: one Redis round
-    trip). None for the pull when the window leaves nothing to merge it into (no timeline, a
-    pending one, `before` at or below its floor): the page then reads what it needs itself."""
+    """A page's timeline window and its first pull read together (production on a standalone
+    Redis: one round trip). The pull is None when it was not read (no timeline, `before` at or
+    below the window's floor, a Redis Cluster): the page then reads what it needs itself."""
 
     async def window_and_pull(
         self,
@@ -126,7 +126,8 @@ class FeedContext:
     cache: PostCache | None = None
     # Viewer graphs of this process (see roost.queries.graph).
     graphs: GraphCache = field(default_factory=lambda: GraphCache(0))
-    # The window and the pull of a warm page in one round trip; None reads them one after the other.
+    # The window and the pull of a warm page read together (see PageReads); None reads them one
+    # after the other.
     page_reads: PageReads | None = None
 
 

@@ -34,24 +34,25 @@ class Reads:
         )
 
     async def apart(
-        self, owner: int, authors: list[int], *, before: int | None, limit: int
+        self, owner: int, authors: list[int], *, before: int | None, limit: int, pull_limit: int = 0
     ) -> tuple[TimelineWindow | None, Pulled | None]:
         """The two reads one after the other, the pull from where the page needs it (`_assemble`)."""
+        pull_limit = pull_limit or limit
         window = await self.resilient.window(owner, before=before, limit=limit)
         if window is not None and window.floor == PENDING_FLOOR:
-            return window, Pulled([], floor=PENDING_FLOOR, limit=limit)  # nothing lies above the floor
+            return window, Pulled([], floor=PENDING_FLOOR, limit=pull_limit)  # nothing above the floor
         if window is None or (before is not None and before <= window.floor):
             return window, None
         full = len(window.post_ids) >= limit
         floor = max(window.floor, window.post_ids[-1]) if full else window.floor
-        pulled = await self.pull.pull(NO_DATABASE, authors, before=before, floor=floor, limit=limit)
-        return window, Pulled(pulled, floor=floor, limit=limit)
+        pulled = await self.pull.pull(NO_DATABASE, authors, before=before, floor=floor, limit=pull_limit)
+        return window, Pulled(pulled, floor=floor, limit=pull_limit)
 
     async def together(
-        self, owner: int, authors: list[int], *, before: int | None, limit: int
+        self, owner: int, authors: list[int], *, before: int | None, limit: int, pull_limit: int = 0
     ) -> tuple[TimelineWindow | None, Pulled | None]:
         return await self.page.window_and_pull(
-            NO_DATABASE, owner, authors, before=before, window_limit=limit, pull_limit=limit
+            NO_DATABASE, owner, authors, before=before, window_limit=limit, pull_limit=pull_limit or limit
         )
 
 
@@ -73,11 +74,12 @@ async def reads(client: redis.asyncio.Redis, prefix: str) -> Reads:
 @pytest.mark.parametrize("limit", [1, 3, 20])
 @pytest.mark.parametrize("authors", [[], [100], [100, 200], [200, 100, 200]])
 @pytest.mark.parametrize("owner", [1, 3, 4])
+@pytest.mark.parametrize("pull_limit", [0, 16])  # 0: the window's limit; 16: as pages read
 async def test_together_as_apart(
-    reads: Reads, owner: int, before: int | None, limit: int, authors: list[int]
+    reads: Reads, owner: int, before: int | None, limit: int, authors: list[int], pull_limit: int
 ) -> None:
-    expected = await reads.apart(owner, authors, before=before, limit=limit)
-    assert await reads.together(owner, authors, before=before, limit=limit) == expected
+    expected = await reads.apart(owner, authors, before=before, limit=limit, pull_limit=pull_limit)
+    assert await reads.together(owner, authors, before=before, limit=limit, pull_limit=pull_limit) == expected
 
 
 @pytest.mark.parametrize("before", [None, 51, 45])

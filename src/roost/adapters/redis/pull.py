@@ -3,8 +3,8 @@
 An author whose list cannot answer a range exactly (missing after a flush or an eviction, still
 filling, trimmed above the range) is read from the database in the same query as the others, and
 on a first page its list is refilled so the next reader is served from Redis. While Redis is
-unreachable every author is read from the database. A warm page's first pull goes in one round
-trip with its timeline window (`RedisPageReads`).
+unreachable every author is read from the database. On a standalone Redis, a warm page's first pull
+goes in one round trip with its timeline window (`RedisPageReads`).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class RedisPull:
 # ARGV: the window's `before` ('' for none), its limit, the pull's upper BYLEX bound, its limit.
 # Returns false without a timeline, else {window, {each author's answer}}: the pull from where the
 # page needs it (see `_assemble`): the window's floor, raised to its oldest id when it came back
-# full. Nothing is pulled for a pending timeline.
+# full.
 _PAGE = (
     WINDOW_LUA
     + RECENT_LUA
@@ -101,7 +101,9 @@ local w = window(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 if not w then return false end
 local floor, bound, pending = read_meta(w[1])
 local pulled = {}
-if not pending then
+-- Nothing to pull for a pending timeline, or for a page below the window's floor (the caller
+-- reads the database range then).
+if not pending and (ARGV[1] == '' or less(floor, ARGV[1])) then
   local ids, low = w[2], floor
   if #ids > 0 and #ids >= tonumber(ARGV[2]) and less(low, ids[1]) then low = ids[1] end
   for i = 3, #KEYS, 2 do

@@ -186,7 +186,7 @@ class RedisRecentPosts:
 
 def _newest_of(replies: Sequence[Sequence[bytes] | None], limit: int) -> list[bytes]:
     """The `limit` largest members of lists that are each newest first (packed members sort as
-    their ids do), newest first. A list is left at its first member too old for the heap: a reader
+    their ids do), newest first. The lists share no member (a post has one author). A list is left at its first member too old for the heap: a reader
     following 50 celebrities gets up to 50 x `limit` members, and looking at each of them in Python
     was most of the pull's CPU."""
     heap: list[bytes] = []
