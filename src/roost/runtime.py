@@ -167,7 +167,7 @@ class Runtime:
             health = RedisHealth(cooloff=REDIS_RETRY_SECONDS)
             feed_timelines = ResilientTimelineStore(timelines, health)
             pull = RedisPull(recent, health, cap=cap)
-            page_reads = RedisPageReads(timelines, feed_timelines, recent, pull, health, client)
+            page_reads = RedisPageReads(timelines, feed_timelines, recent, pull)
             counters = RedisCounters(client, prefix=prefix)
             cache = LayeredPostCache(
                 MemoryPostCache(settings.post_cache_size),

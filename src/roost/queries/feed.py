@@ -177,13 +177,13 @@ async def _page_from_cached_graph(
     if now - graph.last_active_at >= ACTIVITY_RESOLUTION:
         return None
     pulled: Pulled | None = None
-    # Before the window's floor is known, every author the page might pull: a superset, whose extra
-    # authors are pushed ones (their posts are the viewer's anyway, and may show a moment before
-    # fan-out has pushed them).
-    authors = _pulled_authors(ctx.settings, graph, 0)
     if ctx.page_reads is None:
         window = await ctx.timelines.window(viewer_id, before=before, limit=limit + 1, conn=conn)
     else:
+        # Before the window's floor is known, every author the page might pull: a superset, whose
+        # extra authors are pushed ones (their posts are the viewer's anyway, and may show a moment
+        # before fan-out has pushed them).
+        authors = _pulled_authors(ctx.settings, graph, 0)
         window, pulled = await ctx.page_reads.window_and_pull(
             conn, viewer_id, authors, before=before, window_limit=limit + 1, pull_limit=_batch(limit + 1)
         )

@@ -29,9 +29,7 @@ class Reads:
         self.health = RedisHealth(cooloff=1.0, clock=lambda: self.clock)
         self.resilient = ResilientTimelineStore(self.timelines, self.health)
         self.pull = RedisPull(self.recent, self.health, cap=10)
-        self.page = RedisPageReads(
-            self.timelines, self.resilient, self.recent, self.pull, self.health, client
-        )
+        self.page = RedisPageReads(self.timelines, self.resilient, self.recent, self.pull)
 
     async def apart(
         self, owner: int, authors: list[int], *, before: int | None, limit: int, pull_limit: int = 0

@@ -42,6 +42,7 @@ class LaneConnection(asyncio.Protocol):
         # redis-py's own mapping of error replies to its exception classes (NOSCRIPT, LOADING, ...).
         self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._expected = 0
         self._replies: list[Any] = []
@@ -53,6 +54,7 @@ class LaneConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's is not an asyncio.Transport subclass, so no isinstance).
         self._transport = cast(asyncio.Transport, transport)
+        self._loop = asyncio.get_running_loop()
         self.usable = True
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -60,7 +62,8 @@ class LaneConnection(asyncio.Protocol):
         self._fail(RedisConnectionError(f"Redis closed the connection: {exc or 'end of stream'}"))
 
     def data_received(self, data: bytes) -> None:
-        self._progress = asyncio.get_running_loop().time()
+        assert self._loop is not None
+        self._progress = self._loop.time()
         self._reader.feed(data)
         try:
             while True:

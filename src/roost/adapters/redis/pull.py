@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.redis import idsets
-from roost.adapters.redis.client import RedisClient, is_cluster
+from roost.adapters.redis.client import is_cluster
 from roost.adapters.redis.recent import RECENT_LUA, RedisRecentPosts
 from roost.adapters.redis.resilient import REDIS_ERRORS, RedisHealth, ResilientTimelineStore
 from roost.adapters.redis.timelines import WINDOW_LUA, RedisTimelineStore, window_of
@@ -120,8 +120,8 @@ class RedisPageReads:
     round trip instead of two, the pull bounded by the window as if read after it. On a Cluster
     the keys live in different slots: the window alone, and the page pulls after it.
 
-    `timelines` (wrapped by `resilient`) and `recent` must be `client`'s, and `resilient` and
-    `pull` must share `health`."""
+    `resilient` wraps `timelines`, `recent` is on `timelines`' client, and `pull` shares
+    `resilient`'s health."""
 
     def __init__(
         self,
@@ -129,16 +129,14 @@ class RedisPageReads:
         resilient: ResilientTimelineStore,
         recent: RedisRecentPosts,
         pull: RedisPull,
-        health: RedisHealth,
-        client: RedisClient,
     ) -> None:
         self._timelines = timelines
         self._resilient = resilient
         self._recent = recent
         self._pull = pull
-        self._health = health
-        self._redis = client
-        self._page = idsets.register(client, _PAGE)
+        self._health = resilient.health
+        self._redis = timelines.client
+        self._page = idsets.register(self._redis, _PAGE)
 
     async def window_and_pull(
         self,

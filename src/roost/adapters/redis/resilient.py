@@ -63,6 +63,10 @@ class ResilientTimelineStore:
         # Owners whose timeline missed a write: dropped (and so rebuilt) before they are read again.
         self._suspect: set[int] = set()
 
+    @property
+    def health(self) -> RedisHealth:
+        return self._health
+
     def _failed(self, owner_ids: Sequence[int], error: BaseException) -> None:
         self._health.failed(error)
         self._suspect.update(owner_ids)

@@ -363,6 +363,10 @@ class RedisTimelineStore:
         self._begin = _register(redis, _BEGIN_REBUILD)
         self._finish = _register(redis, _FINISH_REBUILD)
 
+    @property
+    def client(self) -> RedisClient:
+        return self._redis
+
     def _pair(self, owner_id: int) -> list[str]:
         return [self._keys.timeline(owner_id), self._keys.timeline_meta(owner_id)]
 
