@@ -197,6 +197,11 @@ class PostCache(Protocol):
         """The cached entries among these ids (at most one round trip); absent ones are misses."""
         ...
 
+    def peek(self, post_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+        """The entries among these ids that this process holds, without any I/O (a shared store's
+        entries are not looked for): what a page can know before it asks anything."""
+        ...
+
     async def put(self, posts: Mapping[int, Mapping[str, Any]]) -> None:
         """Fill entries read from the database; an entry being invalidated is left alone."""
         ...

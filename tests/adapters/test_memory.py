@@ -44,6 +44,9 @@ class _Shared:
         self.asked.append(list(post_ids))
         return {i: self.entries[i] for i in post_ids if i in self.entries}
 
+    def peek(self, post_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+        return {}  # a shared store holds nothing in this process
+
     async def put(self, posts: Mapping[int, Mapping[str, Any]]) -> None:
         self.entries.update(posts)
 
@@ -66,3 +69,22 @@ async def test_layered_asks_the_shared_cache_only_for_local_misses_and_keeps_its
     await layered.forget_posts([2])
     assert shared.forgotten == [2]
     assert await layered.get([2]) == {}
+
+
+async def test_peek_answers_from_this_process_alone() -> None:
+    shared = _Shared()
+    shared.entries[2] = _entry(2)
+    layered = LayeredPostCache(MemoryPostCache(10), shared)
+    await layered.put({1: _entry(1)})
+    assert layered.peek([1, 2, 3]) == {1: _entry(1)}
+    assert shared.asked == []  # no round trip, even for misses the shared store holds
+    await layered.get([2])
+    assert layered.peek([2]) == {2: _entry(2)}  # what a get brought is here now
+
+
+async def test_peek_counts_as_a_use_for_the_memory_cache() -> None:
+    cache = MemoryPostCache(2)
+    await cache.put({1: _entry(1), 2: _entry(2)})
+    assert cache.peek([1]) == {1: _entry(1)}
+    await cache.put({3: _entry(3)})  # evicts the least recently used: 2, not the peeked 1
+    assert cache.peek([1, 2, 3]) == {1: _entry(1), 3: _entry(3)}

@@ -54,6 +54,56 @@ async def test_a_warm_page_costs_one_statement(api: Api) -> None:
     assert counter.count == (1 if api.runtime.redis is not None else 2), counter.recent
 
 
+async def test_pages_read_posts_by_id_once_this_process_knows_their_originals(api: Api) -> None:
+    # A page's statement reaches the originals of its reposts and quotes through a CTE until this
+    # process has seen them all, then takes their ids; both pages must be the same page.
+    reader, author, stranger = await api.register(), await api.register(), await api.register()
+    await api.follow(reader, author)
+    deep = await api.post(stranger, "quoted by a quote")
+    quote = await api.post(stranger, "a quote", quoteOfId=deep)
+    original = await api.post(stranger, "quoted")
+    gone = await api.post(stranger, "reposted, then deleted")
+    for reposted in (quote, gone):
+        r = await api.client.post(f"/api/posts/{reposted}/repost", headers=author.headers)
+        assert r.status_code == 200, r.text
+    await api.post(author, "quoting", quoteOfId=original)
+    await api.post(author, "plain")
+    r = await api.client.delete(f"/api/posts/{gone}", headers=stranger.headers)
+    assert r.status_code == 200, r.text
+    await api.settle()
+    cache = api.runtime.feed.cache
+    local = cache.local if isinstance(cache, LayeredPostCache) else cache
+    assert isinstance(local, MemoryPostCache)
+    counter = api.runtime.db.statements
+
+    first = await _feed(api, reader)
+    seen = {int(deep), int(quote), int(original), int(gone)}
+    seen |= {int(p[key]) for p in first for key in ("postId", "repostId") if p[key] is not None}
+
+    async def page(*, forget: bool) -> tuple[list[dict[str, Any]], list[bool]]:
+        """The page, and for each live-rows statement it ran whether it reached originals in SQL."""
+        if forget:  # as a process that has not seen these posts yet
+            await local.forget_posts(sorted(seen))
+        counter.reset()
+        shown = await _feed(api, reader)
+        return shown, ["WITH page" in s for s in counter.recent if " AS visible" in s]
+
+    cold, cold_statements = await page(forget=True)
+    warm, warm_statements = await page(forget=False)
+    assert warm == cold
+    shown = [(p["content"], (p["quoteOf"] or {}).get("content"), p["repostId"] is not None) for p in warm]
+    assert shown == [
+        ("plain", None, False),
+        ("quoting", "quoted", False),
+        ("a quote", "quoted by a quote", True),
+    ]
+    assert cold_statements == [True]
+    assert warm_statements == [False]
+    # The repost known here, its original not: the original quotes a post the ids cannot name.
+    await local.forget_posts([int(quote), int(deep)])
+    assert await page(forget=False) == (cold, [False, True])
+
+
 async def test_warm_pages_leave_no_garbage_for_the_cycle_collector(api: Api) -> None:
     # What a page drops must be freed as it goes: cyclic garbage waits for the collector, whose
     # passes stall every request of the process (6-12 ms each in the production API, session 7).

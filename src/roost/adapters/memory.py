@@ -26,6 +26,9 @@ class MemoryPostCache:
         return len(self._entries)
 
     async def get(self, post_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+        return self.peek(post_ids)
+
+    def peek(self, post_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
         found: dict[int, Mapping[str, Any]] = {}
         entries = self._entries
         for post_id in post_ids:
@@ -63,6 +66,9 @@ class LayeredPostCache:
                 await self.local.put(shared)
                 found.update(shared)
         return found
+
+    def peek(self, post_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+        return self.local.peek(post_ids)
 
     async def put(self, posts: Mapping[int, Mapping[str, Any]]) -> None:
         await self.local.put(posts)

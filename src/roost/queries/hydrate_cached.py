@@ -6,6 +6,12 @@ can change comes from one SQL statement per page, so it is exact at once: which 
 fields and whether the viewer may see each author (privacy and follow edges). That statement also
 reaches the originals of reposts and quotes, so the cache is read once for every post of the page.
 Misses are read from the database and written back.
+
+Which originals a page reaches is itself immutable (a post's `repostOfId` and `quoteOfId`): when
+this process's cache holds every post of the page and the originals they name, the statement is
+given the whole list and reads posts by id alone. Only a page with a post this process has not seen
+reaches the originals in SQL, through a CTE over the page, which cost a third more database CPU
+(0.39 against 0.27 ms a page on PostgreSQL; 390 against 310 us on SQLite, session 9).
 """
 
 from __future__ import annotations
@@ -77,24 +83,32 @@ AUTHOR_COLUMNS = (
 )
 
 
-def _live_query(id_list: IdList, *, with_viewer: bool, with_graph_key: bool = False) -> Any:
+def _live_query(
+    id_list: IdList, *, with_viewer: bool, with_graph_key: bool = False, closed: bool = False
+) -> Any:
     """The page's posts and the originals they repost or quote, live ones only, with what may change.
-    Columns in the order `_row` reads them; `with_graph_key` adds the viewer's graph key to each."""
+    Columns in the order `_row` reads them; `with_graph_key` adds the viewer's graph key to each.
+    `closed`: the ids already name the originals (see `_closure`), so posts are read by id alone."""
     viewer: Any = bindparam("viewer", type_=BigInteger)
-    page = (
-        select(posts.c.id, posts.c.repost_of_id, posts.c.quote_of_id)
-        .where(id_list(posts.c.id, "ids"))
-        .cte("page")
-    )
-    original = posts.alias("original")
-    # UNION ALL: the IN below ignores repeats; UNION's de-duplication took SQLite a third of the query.
-    wanted = union_all(
-        select(page.c.id),
-        select(page.c.repost_of_id),
-        select(page.c.quote_of_id),
-        # A quote inside a reposted original: one level deeper, still bounded by the page.
-        select(original.c.quote_of_id).where(original.c.id.in_(select(page.c.repost_of_id))),
-    )
+    if closed:
+        wanted: Any = id_list(posts.c.id, "ids")
+    else:
+        page = (
+            select(posts.c.id, posts.c.repost_of_id, posts.c.quote_of_id)
+            .where(id_list(posts.c.id, "ids"))
+            .cte("page")
+        )
+        original = posts.alias("original")
+        # UNION ALL: the IN ignores repeats; UNION's de-duplication took SQLite a third of the query.
+        wanted = posts.c.id.in_(
+            union_all(
+                select(page.c.id),
+                select(page.c.repost_of_id),
+                select(page.c.quote_of_id),
+                # A quote inside a reposted original: one level deeper, still bounded by the page.
+                select(original.c.quote_of_id).where(original.c.id.in_(select(page.c.repost_of_id))),
+            )
+        )
     public = not_(users.c.is_private)
     visible = (
         or_(
@@ -121,17 +135,40 @@ def _live_query(id_list: IdList, *, with_viewer: bool, with_graph_key: bool = Fa
             *(graph_key_columns(viewer) if with_graph_key else ()),
         )
         .join(users, users.c.id == posts.c.author_id)
-        .where(posts.c.id.in_(wanted), posts.c.deleted_at.is_(None))
+        .where(wanted, posts.c.deleted_at.is_(None))
     )
 
 
 # Positions in a live row (see `_live_query` and `_row`).
 _ID, _AUTHOR_ID, _VISIBLE, _GRAPH_STATE = 0, 1, 13, 14
 
-# Read with every page: run on the driver's connection (see `hot`).
-_LIVE_FOR_VIEWER = HotQuery(partial(_live_query, with_viewer=True), lists=["ids"])
-_LIVE_PROBED = HotQuery(partial(_live_query, with_viewer=True, with_graph_key=True), lists=["ids"])
-_LIVE_ANONYMOUS = HotQuery(partial(_live_query, with_viewer=False), lists=["ids"])
+
+@dataclass(frozen=True, slots=True)
+class _LiveQueries:
+    """The live-rows statement for each kind of reader."""
+
+    for_viewer: HotQuery
+    probed: HotQuery
+    anonymous: HotQuery
+
+    @classmethod
+    def build(cls, *, closed: bool) -> _LiveQueries:
+        def query(*, with_viewer: bool, with_graph_key: bool = False) -> HotQuery:
+            build = partial(
+                _live_query, with_viewer=with_viewer, with_graph_key=with_graph_key, closed=closed
+            )
+            return HotQuery(build, lists=["ids"])  # run on the driver's connection (see `hot`)
+
+        return cls(
+            for_viewer=query(with_viewer=True),
+            probed=query(with_viewer=True, with_graph_key=True),
+            anonymous=query(with_viewer=False),
+        )
+
+
+# Read with every page: by id alone when the page's originals are known, else through the CTE.
+_LIVE_CLOSED = _LiveQueries.build(closed=True)
+_LIVE_OPEN = _LiveQueries.build(closed=False)
 _POST_FIELDS = select(posts.c.id, *POST_FIELDS).where(posts.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -147,17 +184,21 @@ async def load_through_cache(
     wanted = list(set(post_ids))
     if not wanted:
         return {}, set()
-    if viewer_id is None:
-        live = await _LIVE_ANONYMOUS.fetch(conn, {"ids": wanted})
-    elif probe is not None and probe.viewer_id == viewer_id:
-        live = await _LIVE_PROBED.fetch(conn, {"ids": wanted, "viewer": viewer_id})
-        if live:
-            probe.record(*live[0][_GRAPH_STATE:])
-    else:
-        live = await _LIVE_FOR_VIEWER.fetch(conn, {"ids": wanted, "viewer": viewer_id})
+    known = cache.peek(wanted)
+    closure = _closure(wanted, known, cache)
+    live = None
+    if closure is not None:
+        ids, unresolved = closure
+        live = await _fetch(_LIVE_CLOSED, conn, ids, viewer_id, probe)
+        if unresolved and any(r[_ID] in unresolved for r in live):
+            live = None  # a live original this process has not seen may quote a post the ids miss
+    if live is None:
+        live = await _fetch(_LIVE_OPEN, conn, wanted, viewer_id, probe)
     if not live:
         return {}, set()
-    entries = await cache.get([r[_ID] for r in live])
+    entries = {r[_ID]: entry for r in live if (entry := known.get(r[_ID])) is not None}
+    if len(entries) < len(live):
+        entries.update(await cache.get([r[_ID] for r in live if r[_ID] not in entries]))
     missing = [r[_ID] for r in live if r[_ID] not in entries]
     if missing:
         filled = await _post_entries(conn, missing)
@@ -169,6 +210,60 @@ async def load_through_cache(
         if post is not None:  # else gone between the two reads
             rows[r[_ID]] = _row(r, post)
     return rows, {r[_AUTHOR_ID] for r in live if r[_VISIBLE]}
+
+
+async def _fetch(
+    queries: _LiveQueries,
+    conn: AsyncConnection,
+    ids: list[int],
+    viewer_id: int | None,
+    probe: GraphProbe | None,
+) -> list[Sequence[Any]]:
+    if viewer_id is None:
+        return await queries.anonymous.fetch(conn, {"ids": ids})
+    if probe is not None and probe.viewer_id == viewer_id:
+        live = await queries.probed.fetch(conn, {"ids": ids, "viewer": viewer_id})
+        if live:
+            probe.record(*live[0][_GRAPH_STATE:])
+        return live
+    return await queries.for_viewer.fetch(conn, {"ids": ids, "viewer": viewer_id})
+
+
+def _closure(
+    page: list[int], known: dict[int, Mapping[str, Any]], cache: PostCache
+) -> tuple[list[int], set[int]] | None:
+    """The page's ids with the originals its posts repost or quote and the quote of a reposted
+    original (what the CTE of `_live_query` reaches), from this process's entries, which it adds to
+    `known`; None when a post of the page is not held here. Second, the reposted originals not held
+    here (often deleted ones, whose entries a delete drops): the quote of one that is live is unknown."""
+    closure = set(page)
+    reposted: list[int] = []
+    for post_id in page:
+        entry = known.get(post_id)
+        if entry is None:
+            return None
+        original, quoted = entry["repostOfId"], entry["quoteOfId"]
+        if original is not None:
+            reposted.append(original)
+            closure.add(original)
+        if quoted is not None:
+            closure.add(quoted)
+    unresolved: set[int] = set()
+    if reposted:
+        unseen = [post_id for post_id in reposted if post_id not in known]
+        if unseen:
+            known.update(cache.peek(unseen))
+        for post_id in reposted:
+            entry = known.get(post_id)
+            if entry is None:
+                unresolved.add(post_id)
+            elif entry["quoteOfId"] is not None:
+                closure.add(entry["quoteOfId"])
+    if len(closure) > len(page):
+        unseen = [post_id for post_id in closure if post_id not in known]
+        if unseen:  # the quoted posts' entries too, so that their rows need no cache round trip
+            known.update(cache.peek(unseen))
+    return list(closure), unresolved
 
 
 async def _post_entries(conn: AsyncConnection, post_ids: list[int]) -> dict[int, Mapping[str, Any]]:

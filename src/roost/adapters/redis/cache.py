@@ -63,6 +63,9 @@ class RedisPostCache:
         self._succeeded(sent)
         return _decoded(posts, values)
 
+    def peek(self, post_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+        return {}  # every entry is in Redis: none is known without a round trip
+
     async def put(self, posts: Mapping[int, Mapping[str, Any]]) -> None:
         if not posts or not self._health.available:
             return
