@@ -4,7 +4,9 @@ SQLite writers that wait for each other without stalling the event loop."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,50 @@ async def test_a_sqlite_writer_gives_up_after_the_busy_timeout(
     finally:
         await first.dispose()
         await second.dispose()
+
+
+_COUNT = HotQuery(lambda _: text("SELECT count(*) FROM t"))
+
+
+async def test_a_sqlite_read_block_is_one_snapshot_and_ends_with_the_block(tmp_path: Path) -> None:
+    """Statements of a read block, hot ones and SQLAlchemy's alike, see the database as it was at
+    the block's first read; the next block sees what committed meanwhile (a transaction left open
+    would pin the pooled connection to that old snapshot)."""
+    db = await _sqlite(tmp_path / "db.sqlite")
+    try:
+        for _ in range(3):  # the same pooled connection, block after block
+            async with db.read() as conn:
+                before = (await _COUNT.fetch(conn, {}))[0][0]
+                async with db.transaction() as writer:
+                    await writer.execute(text("INSERT INTO t VALUES (1)"))
+                assert (await _COUNT.fetch(conn, {}))[0][0] == before
+                assert await conn.scalar(text("SELECT count(*) FROM t")) == before
+            async with db.read() as conn:
+                assert await conn.scalar(text("SELECT count(*) FROM t")) == before + 1
+                assert (await _COUNT.fetch(conn, {}))[0][0] == before + 1
+    finally:
+        await db.dispose()
+
+
+async def _failing_read(db: Database, statement: str) -> None:
+    async with db.read() as conn:
+        await conn.execute(text(statement))
+        raise RuntimeError("the request failed after its reads")
+
+
+async def test_a_sqlite_read_block_that_fails_leaves_no_transaction_behind(tmp_path: Path) -> None:
+    db = await _sqlite(tmp_path / "db.sqlite")
+    try:
+        for failing in ("SELECT nothing FROM t", "SELECT count(*) FROM t"):
+            with pytest.raises((OperationalError, RuntimeError)):
+                await _failing_read(db, failing)
+            async with db.transaction() as writer:
+                await writer.execute(text("INSERT INTO t VALUES (1)"))
+        async with db.read() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM t")) == 2
+        # No pooled connection holds a read transaction: a checkpoint is not kept from any page.
+        with closing(sqlite3.connect(tmp_path / "db.sqlite")) as other:
+            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0
+    finally:
+        await db.dispose()

@@ -184,8 +184,9 @@ class Database:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 return
             driver = conn.connection.driver_connection
-            if isinstance(driver, InlineConnection):  # every page begins one: skip SQLAlchemy's execution
-                driver.run("BEGIN DEFERRED", ())
+            if isinstance(driver, InlineConnection):  # skip SQLAlchemy's execution
+                if not driver.in_transaction:  # else inside `_inline_read`'s transaction
+                    driver.run("BEGIN DEFERRED", ())
             else:
                 conn.exec_driver_sql("BEGIN DEFERRED")
 
@@ -238,6 +239,10 @@ class Database:
         """A connection for reads: on SQLite in a transaction, one consistent snapshot for the
         block; on PostgreSQL in autocommit, a snapshot per statement (as READ COMMITTED gives in a
         transaction too), without SQLAlchemy's begin and commit (about 40 us of CPU a page)."""
+        if self.inline:
+            async with self._inline_read() as conn:
+                yield conn
+            return
         if self.is_sqlite:
             async with self._begin(write=False) as conn:
                 yield conn
@@ -246,6 +251,30 @@ class Database:
         try:
             with _unavailable_when_lost(self.losses):
                 yield conn
+        finally:
+            await conn.close()
+
+    @asynccontextmanager
+    async def _inline_read(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction begun and ended on the inline driver connection itself: SQLAlchemy's
+        begin and commit around it took 0.1 ms of CPU a warm page (1.35 against 1.25 ms in
+        process, session 9). A statement sent through SQLAlchemy in the block joins the
+        transaction (see `on_begin`); SQLAlchemy's rollback of it at the close finds it ended.
+        (The pool's reset of a returned connection would roll back a transaction left open too.)"""
+        conn = await self._connect(self.reader)
+        try:
+            with _unavailable_when_lost(self.losses):
+                driver = (await hot.raw_connection(conn)).driver_connection
+                assert isinstance(driver, InlineConnection)
+                driver.run("BEGIN DEFERRED", ())
+                try:
+                    yield conn
+                except BaseException:
+                    if driver.in_transaction:
+                        driver.run("ROLLBACK", ())
+                    raise
+                if driver.in_transaction:
+                    driver.run("COMMIT", ())
         finally:
             await conn.close()
 

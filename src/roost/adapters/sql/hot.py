@@ -119,7 +119,7 @@ class HotQuery:
     ) -> list[Sequence[Any]]:
         compiled = self.compiled(conn.dialect)
         sql = prefix + compiled.sql
-        raw = await _raw_connection(conn)
+        raw = await raw_connection(conn)
         counter = raw.info.get(COUNTER_KEY)
         if counter is not None:
             counter.record(sql)
@@ -150,7 +150,7 @@ class HotQuery:
             raise Unavailable("the database connection was lost") from exc
 
 
-async def _raw_connection(conn: AsyncConnection) -> Any:
+async def raw_connection(conn: AsyncConnection) -> Any:
     """The pooled DBAPI connection under `conn`. While it is open and valid, SQLAlchemy hands it out
     without I/O: taken directly, not through `get_raw_connection`'s greenlet (about 9 us each)."""
     sync = conn.sync_connection
