@@ -47,6 +47,29 @@ class View(BaseModel):
         object.__setattr__(view, "__pydantic_private__", None)
         return view
 
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> Self:
+        """`trusted` for the hottest paths: `values` (every field, of its declared type) becomes the
+        instance's own dict, and one set of field names serves every instance of the class (pydantic
+        copies it before changing it). Passing 19 keyword arguments to `trusted` cost a feed item
+        3 us more, a tenth of a warm page (session 9)."""
+        view = cls.__new__(cls)
+        object.__setattr__(view, "__dict__", values)
+        object.__setattr__(view, "__pydantic_fields_set__", _all_fields(cls))
+        object.__setattr__(view, "__pydantic_extra__", None)
+        object.__setattr__(view, "__pydantic_private__", None)
+        return view
+
+
+_FIELD_SETS: dict[type[View], set[str]] = {}
+
+
+def _all_fields(cls: type[View]) -> set[str]:
+    found = _FIELD_SETS.get(cls)
+    if found is None:
+        found = _FIELD_SETS[cls] = set(cls.model_fields)
+    return found
+
 
 class UserSummary(View):
     id: Id

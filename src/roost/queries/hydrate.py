@@ -206,24 +206,26 @@ def _item(
 ) -> FeedItem:
     """Built without re-validation: every value comes typed from our own database rows."""
     media = [MediaItem.model_validate(m) for m in row.media] if row.media else []
-    return FeedItem.trusted(
-        post_id=row.id,
-        author=author_of(row),
-        content=row.content,
-        media_urls=[m.url for m in media],
-        media=media,
-        hashtags=row.hashtags,
-        mentions=[Mention.trusted(id=int(m["id"]), username=m["username"]) for m in row.mentions],
-        created_at=row.created_at,
-        reply_to_id=row.reply_to_id,
-        quote_of=quote_of,
-        like_count=row.like_count + pending.get("like", 0),
-        comment_count=row.reply_count,
-        repost_count=row.repost_count + pending.get("repost", 0),
-        quote_count=row.quote_count,
-        liked=bool(row.liked),
-        reposted=bool(row.reposted),
-        bookmarked=bool(row.bookmarked),
-        reposted_by=reposted_by,
-        repost_id=repost_id,
+    return FeedItem.of(
+        {
+            "post_id": row.id,
+            "author": author_of(row),
+            "content": row.content,
+            "media_urls": [m.url for m in media],
+            "media": media,
+            "hashtags": row.hashtags,
+            "mentions": [Mention.trusted(id=int(m["id"]), username=m["username"]) for m in row.mentions],
+            "created_at": row.created_at,
+            "reply_to_id": row.reply_to_id,
+            "quote_of": quote_of,
+            "like_count": row.like_count + pending.get("like", 0),
+            "comment_count": row.reply_count,
+            "repost_count": row.repost_count + pending.get("repost", 0),
+            "quote_count": row.quote_count,
+            "liked": bool(row.liked),
+            "reposted": bool(row.reposted),
+            "bookmarked": bool(row.bookmarked),
+            "reposted_by": reposted_by,
+            "repost_id": repost_id,
+        }
     )
