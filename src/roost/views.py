@@ -40,12 +40,7 @@ class View(BaseModel):
         """An instance from values that are already of the declared types (our own rows), with
         every field given: what `model_construct` does, minus its per-field default handling,
         which dominates a feed page's CPU time."""
-        view = cls.__new__(cls)
-        object.__setattr__(view, "__dict__", values)
-        object.__setattr__(view, "__pydantic_fields_set__", set(values))
-        object.__setattr__(view, "__pydantic_extra__", None)
-        object.__setattr__(view, "__pydantic_private__", None)
-        return view
+        return cls.of(values)
 
     @classmethod
     def of(cls, values: dict[str, Any]) -> Self:
