@@ -188,7 +188,7 @@ def _serving_pids(port: int, done: Callable[[set[int]], bool]) -> set[int]:
     while True:
         try:
             now = _pids_of_new_connections(port, count=32)
-        except OSError:  # reset by a process killed a moment ago
+        except OSError:  # reset, or closed unanswered, by a process that is stopping
             now = set()
         if done(now):
             return now
@@ -207,7 +207,10 @@ def _pids_of_new_connections(port: int, *, count: int) -> set[int]:
             answer = b""
             while b"\r\n\r\n" not in answer or not answer.split(b"\r\n\r\n", 1)[1]:
                 chunk = client.recv(4096)
-                assert chunk, "connection closed before the answer"
+                if not chunk:
+                    # A process shutting down closes its idle keep-alive connections, as HTTP lets
+                    # it (clients retry): while processes are replaced, asked again by the caller.
+                    raise ConnectionResetError("connection closed before the answer")
                 answer += chunk
             pids.add(int(answer.split(b"\r\n\r\n", 1)[1]))
         return pids
