@@ -17,6 +17,7 @@ from tests.support import _pg_admin, scratch_pg_database
 from roost.adapters.sql import database
 from roost.adapters.sql.database import Database
 from roost.adapters.sql.hot import HotQuery
+from roost.adapters.sql.inline_sqlite import InlineConnection
 from roost.core.errors import Unavailable
 from roost.core.settings import Settings
 
@@ -259,5 +260,43 @@ async def test_a_sqlite_read_block_that_fails_leaves_no_transaction_behind(tmp_p
         with closing(sqlite3.connect(tmp_path / "db.sqlite")) as other:
             busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         assert busy == 0
+    finally:
+        await db.dispose()
+
+
+async def _read_losing_the_connection(db: Database) -> None:
+    async with db.read() as conn:
+        await conn.scalar(text("SELECT 1"))
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(driver, InlineConnection)
+        assert driver._connection is not None
+        driver._connection.close()  # the sqlite3 connection dies under the block
+        await conn.scalar(text("SELECT 1"))
+
+
+async def test_a_sqlite_connection_lost_in_a_read_block_is_unavailable(tmp_path: Path) -> None:
+    """A 503 for the request, as on PostgreSQL, not the closed driver's own error (a 500)."""
+    db = await _sqlite(tmp_path / "db.sqlite")
+    try:
+        with pytest.raises(Unavailable):
+            await _read_losing_the_connection(db)
+        async with db.read() as conn:  # the pool replaced it
+            assert await conn.scalar(text("SELECT count(*) FROM t")) == 0
+    finally:
+        await db.dispose()
+
+
+async def test_a_write_in_a_sqlite_read_block_is_kept_as_on_postgresql(tmp_path: Path) -> None:
+    # Reads on PostgreSQL run in autocommit: a statement that writes there is kept. The SQLite read
+    # block ends its transaction with a commit, so the two profiles agree.
+    db = await _sqlite(tmp_path / "db.sqlite")
+    try:
+        async with db.read() as conn:
+            await _COUNT.fetch(conn, {})
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert isinstance(driver, InlineConnection)
+            driver.run("INSERT INTO t VALUES (1)", ())
+        async with db.read() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM t")) == 1
     finally:
         await db.dispose()

@@ -81,6 +81,15 @@ def _unavailable_when_lost(losses: hot.ConnectionLosses) -> Iterator[None]:
         raise
 
 
+def _in_transaction(driver: InlineConnection) -> bool:
+    """Whether the connection is in a transaction; False once it is closed (lost, or invalidated
+    in the block), whose error the caller is already raising."""
+    try:
+        return driver.in_transaction
+    except ValueError:  # aiosqlite: "no active connection"
+        return False
+
+
 def _is_busy(exc: OperationalError) -> bool:
     return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
 
@@ -185,7 +194,7 @@ class Database:
                 return
             driver = conn.connection.driver_connection
             if isinstance(driver, InlineConnection):  # skip SQLAlchemy's execution
-                if not driver.in_transaction:  # else inside `_inline_read`'s transaction
+                if not _in_transaction(driver):  # else inside `_inline_read`'s transaction
                     driver.run("BEGIN DEFERRED", ())
             else:
                 conn.exec_driver_sql("BEGIN DEFERRED")
@@ -270,10 +279,10 @@ class Database:
                 try:
                     yield conn
                 except BaseException:
-                    if driver.in_transaction:
+                    if _in_transaction(driver):
                         driver.run("ROLLBACK", ())
                     raise
-                if driver.in_transaction:
+                if _in_transaction(driver):
                     driver.run("COMMIT", ())
         finally:
             await conn.close()
