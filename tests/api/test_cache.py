@@ -13,6 +13,7 @@ import roost.runtime
 from roost.adapters.memory import LayeredPostCache, MemoryPostCache
 from roost.adapters.redis.keys import Keys
 from roost.queries.feed import home_feed
+from roost.queries.hydrate_cached import _post_entries
 from roost.runtime import utcnow
 from tests.support import REDIS_URL, Api, User, api_client, running
 from tests.test_production_profile import TcpProxy
@@ -102,6 +103,41 @@ async def test_pages_read_posts_by_id_once_this_process_knows_their_originals(ap
     # The repost known here, its original not: the original quotes a post the ids cannot name.
     await local.forget_posts([int(quote), int(deep)])
     assert await page(forget=False) == (cold, [False, True])
+
+
+async def test_a_new_post_is_answered_from_the_entry_its_writer_put(api: Api) -> None:
+    # The writer puts the new post's entry in the post cache: the answer to the POST, and later
+    # pages, need not read its fields back, and the entry is the one the database would give.
+    author, mentioned = await api.register(), await api.register()
+    quoted = await api.post(mentioned, "quoted")
+    replied = await api.post(author, "first")
+    counter = api.runtime.db.statements
+    counter.reset()
+    r = await api.client.post(
+        "/api/posts",
+        json={
+            "content": f"  hello @{mentioned.username} @nobody_here #Tag #two  ",
+            "replyToId": replied,
+            "quoteOfId": quoted,
+        },
+        headers=author.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert not any("posts.content" in s for s in counter.recent), counter.recent
+    post_id = int(r.json()["postId"])
+    cache = api.runtime.feed.cache
+    local = cache.local if isinstance(cache, LayeredPostCache) else cache
+    assert isinstance(local, MemoryPostCache)
+    async with api.runtime.db.read() as conn:
+        stored = (await _post_entries(conn, [post_id]))[post_id]
+    assert local.peek([post_id]) == {post_id: stored}
+    assert stored["mentions"] == [{"id": mentioned.id, "username": mentioned.username}]
+    assert (r.json()["content"], r.json()["hashtags"]) == (
+        f"hello @{mentioned.username} @nobody_here #Tag #two",
+        stored["hashtags"],
+    )
+    shown = await api.client.get(f"/api/posts/{post_id}", headers=author.headers)
+    assert shown.json() == r.json()
 
 
 async def test_warm_pages_leave_no_garbage_for_the_cycle_collector(api: Api) -> None:

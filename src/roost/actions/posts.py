@@ -23,6 +23,7 @@ from roost.core.text import (
     normalize_content,
 )
 from roost.ports import PostCache
+from roost.queries.hydrate_cached import post_entry
 
 POST_CREATED = "post.created"
 POST_DELETED = "post.deleted"
@@ -37,8 +38,11 @@ async def create_post(
     now: datetime,
     reply_to_id: int | None = None,
     quote_of_id: int | None = None,
+    cache: PostCache | None = None,
 ) -> int:
-    """Store a post and its `post.created` event in one transaction; returns the post id."""
+    """Store a post and its `post.created` event in one transaction; returns the post id. With a
+    post cache, the post's entry is put there after the commit: the answer, and the author's and
+    followers' next pages, then read only what can change."""
     text = normalize_content(content)
     length = content_length(text)
     if not 1 <= length <= MAX_POST_CHARS:
@@ -46,6 +50,7 @@ async def create_post(
             f"content must be 1 to {MAX_POST_CHARS} characters after trimming (got {length})"
         )
     mentioned = extract_mentions(text)
+    resolved: list[dict[str, str]] = []  # the mentions that name users (none unless some were written)
 
     async def checked(conn: AsyncConnection) -> dict[str, Any]:
         """The mentions that name users; raises when the replied-to or quoted post is not visible."""
@@ -53,20 +58,22 @@ async def create_post(
             await _require_visible_post(conn, reply_to_id, "replyToId", viewer_id=author_id)
         if quote_of_id is not None:
             await _require_visible_post(conn, quote_of_id, "quoteOfId", viewer_id=author_id)
-        return {"mentions": await _resolve_mentions(conn, mentioned)}
+        resolved[:] = await _resolve_mentions(conn, mentioned)
+        return {"mentions": resolved}
 
     post_id = ids.next_id()
     # Whether the post may notify anyone (reply, quote, mention): most posts notify nobody, and the
     # notifications worker then need not read them.
     notifies = bool(mentioned) or reply_to_id is not None or quote_of_id is not None
     payload = {"postId": post_id, "authorId": author_id, "notifies": notifies}
+    hashtags = extract_hashtags(text)
     await db.write_once(
         _WRITE_POST,
         {
             "post_id": post_id,
             "author_id": author_id,
             "content": text,
-            "hashtags": extract_hashtags(text),
+            "hashtags": hashtags,
             "mentions": [],
             "media": [],
             "reply_to_id": reply_to_id,
@@ -76,6 +83,18 @@ async def create_post(
         },
         prepare=checked if notifies else None,
     )
+    if cache is not None:
+        entry = post_entry(
+            content=text,
+            hashtags=hashtags,
+            mentions=resolved,
+            media=[],
+            reply_to_id=reply_to_id,
+            quote_of_id=quote_of_id,
+            repost_of_id=None,
+            created_at=now,
+        )
+        await cache.put({post_id: entry})
     return post_id
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -271,17 +271,42 @@ def _closure(
 async def _post_entries(conn: AsyncConnection, post_ids: list[int]) -> dict[int, Mapping[str, Any]]:
     rows = await conn.execute(_POST_FIELDS, {"ids": post_ids})
     return {
-        r.id: {
-            "content": r.content,
-            "hashtags": r.hashtags,
-            "mentions": r.mentions,
-            "media": r.media,
-            "replyToId": r.reply_to_id,
-            "quoteOfId": r.quote_of_id,
-            "repostOfId": r.repost_of_id,
-            "createdAt": r.created_at.isoformat(),
-        }
+        r.id: post_entry(
+            content=r.content,
+            hashtags=r.hashtags,
+            mentions=r.mentions,
+            media=r.media,
+            reply_to_id=r.reply_to_id,
+            quote_of_id=r.quote_of_id,
+            repost_of_id=r.repost_of_id,
+            created_at=r.created_at,
+        )
         for r in rows
+    }
+
+
+def post_entry(
+    *,
+    content: str,
+    hashtags: list[str],
+    mentions: list[dict[str, str]],
+    media: list[dict[str, Any]],
+    reply_to_id: int | None,
+    quote_of_id: int | None,
+    repost_of_id: int | None,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """A post's cache entry: its fields that never change, as they are stored (also what a new
+    post's writer puts, so that its first reads need not load it)."""
+    return {
+        "content": content,
+        "hashtags": hashtags,
+        "mentions": mentions,
+        "media": media,
+        "replyToId": reply_to_id,
+        "quoteOfId": quote_of_id,
+        "repostOfId": repost_of_id,
+        "createdAt": created_at.astimezone(UTC).isoformat(),
     }
 
 

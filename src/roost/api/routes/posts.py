@@ -37,6 +37,7 @@ async def create_post(body: PostBody, viewer: Viewer, runtime: RuntimeDep) -> Po
         reply_to_id=_body_id(body.reply_to_id, "replyToId"),
         quote_of_id=_body_id(body.quote_of_id, "quoteOfId"),
         now=utcnow(),
+        cache=runtime.feed.cache,
     )
     async with runtime.db.read() as conn:
         return await get_post(
