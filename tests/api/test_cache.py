@@ -105,6 +105,38 @@ async def test_pages_read_posts_by_id_once_this_process_knows_their_originals(ap
     assert await page(forget=False) == (cold, [False, True])
 
 
+async def test_an_anonymous_page_reads_posts_by_id_once_warm_and_shows_the_same(api: Api) -> None:
+    author, stranger = await api.register(), await api.register()
+    quoted = await api.post(stranger, "quoted by a quote")
+    quote = await api.post(stranger, "a quote", quoteOfId=quoted)
+    r = await api.client.post(f"/api/posts/{quote}/repost", headers=author.headers)
+    assert r.status_code == 200, r.text
+    await api.post(author, "plain")
+    cache = api.runtime.feed.cache
+    local = cache.local if isinstance(cache, LayeredPostCache) else cache
+    assert isinstance(local, MemoryPostCache)
+    counter = api.runtime.db.statements
+
+    async def anonymous_page() -> tuple[list[dict[str, Any]], list[bool]]:
+        counter.reset()
+        r = await api.client.get(f"/api/users/{author.id}/posts")  # no token
+        assert r.status_code == 200, r.text
+        return r.json()["posts"], ["WITH page" in s for s in counter.recent if " AS visible" in s]
+
+    first, _ = await anonymous_page()
+    await local.forget_posts(sorted({int(quoted), int(quote)} | {int(p["postId"]) for p in first}))
+    await local.forget_posts([int(p["repostId"]) for p in first if p["repostId"] is not None])
+    cold, cold_statements = await anonymous_page()
+    warm, warm_statements = await anonymous_page()
+    assert (cold_statements, warm_statements) == ([True], [False])
+    assert warm == cold
+    assert [(p["content"], (p["quoteOf"] or {}).get("content")) for p in warm] == [
+        ("plain", None),
+        ("a quote", "quoted by a quote"),
+    ]
+    assert all(p["liked"] is False for p in warm)
+
+
 async def test_a_new_post_is_answered_from_the_entry_its_writer_put(api: Api) -> None:
     # The writer puts the new post's entry in the post cache: the answer to the POST, and later
     # pages, need not read its fields back, and the entry is the one the database would give.
