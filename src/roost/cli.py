@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import prometheus_client
 import redis.asyncio
@@ -132,7 +133,18 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if metrics_port:
         prometheus_client.start_http_server(metrics_port, addr=settings.host)
-    asyncio.run(_work(settings, name or default_consumer_name(), relay=relay))
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        runner.run(_work(settings, name or default_consumer_name(), relay=relay))
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (uvicorn[standard] brings it, and `roost serve`
+    runs on it), else asyncio's. A worker spends most of its CPU handling socket I/O and its loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return None
+    return uvloop.new_event_loop
 
 
 async def _work(settings: Settings, name: str, *, relay: bool) -> None:

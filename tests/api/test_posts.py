@@ -6,7 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from roost.adapters.sql.tables import users
 from tests.api.test_accounts import ISO_Z, assert_error
 from tests.support import Api, User
 
@@ -83,6 +85,53 @@ async def test_create_answers_the_full_post(api: Api) -> None:
     assert [post[k] for k in ("likeCount", "commentCount", "repostCount", "quoteCount")] == [0, 0, 0, 0]
     assert (post["liked"], post["reposted"], post["bookmarked"]) == (False, False, False)
     assert (await get(api, post["postId"])).json() == post
+
+
+async def test_the_answer_to_a_new_post_is_the_post_read_back(api: Api) -> None:
+    """The answer is built from what the write stored and returned (the author's display fields as
+    of the write), not read back: a read right after shows the same post, whatever it holds."""
+    jane, bob = await api.register("jane"), await api.register("Bob")
+    parent = await api.post(bob, "parent")
+    r = await api.client.patch("/api/me", json={"displayName": "Jane Q"}, headers=jane.headers)
+    assert r.status_code == 200, r.text
+    async with api.runtime.db.transaction() as conn:
+        await conn.execute(
+            update(users)
+            .where(users.c.id == int(jane.id))
+            .values(is_verified=True, avatar_url="https://cdn.example/jane.png")
+        )
+    bodies: list[dict[str, Any]] = [
+        {"content": "  plain, with an emoji 🎉  "},
+        {"content": "hi @bob and @nobody #Launch #日本", "replyToId": parent},
+        {"content": "a quote", "quoteOfId": parent},
+        {"content": "a reply that quotes @Bob", "replyToId": parent, "quoteOfId": parent},
+    ]
+    for body in bodies:
+        r = await create(api, jane, **body)
+        assert r.status_code == 201, r.text
+        post = r.json()
+        assert post["author"] == {
+            "id": jane.id,
+            "username": "jane",
+            "displayName": "Jane Q",
+            "avatarUrl": "https://cdn.example/jane.png",
+            "isVerified": True,
+        }
+        assert (await get(api, post["postId"], jane)).json() == post
+        assert (await get(api, post["postId"])).json() == post
+
+
+async def test_the_answer_to_a_new_post_reads_nothing_back(api: Api) -> None:
+    jane = await api.register("jane")
+    await api.post(jane, "the first")
+    api.runtime.db.statements.reset()
+    r = await create(api, jane, content="the second #news")
+    assert r.status_code == 201, r.text
+    sent = api.runtime.db.statements.recent
+    if api.runtime.db.is_sqlite:  # the write's four parts (author's count, counts, post, event)
+        assert [s.split()[0] for s in sent] == ["UPDATE", "UPDATE", "INSERT", "INSERT"]
+    else:  # one statement of data-modifying CTEs
+        assert [s.split()[0] for s in sent] == ["WITH"]
 
 
 async def test_newer_posts_have_larger_ids(api: Api) -> None:

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from roost.queries.hydrate import _item
+from roost.queries.hydrate import feed_item
 from roost.queries.hydrate_cached import CachedRow
 from roost.views import FeedItem, FollowUser, UserSummary
 
@@ -64,7 +64,7 @@ def _row(**changes: object) -> CachedRow:
 def test_a_feed_item_built_from_trusted_rows_is_the_validated_one() -> None:
     # Built without validation (`View.of`): every field given, of its type, as validation makes it.
     reposter = UserSummary.trusted(id=8, username="c", display_name="C", avatar_url=None, is_verified=True)
-    built = _item(_row(), {"like": 3}, quote_of=None, reposted_by=reposter, repost_id=11)
+    built = feed_item(_row(), {"like": 3}, quote_of=None, reposted_by=reposter, repost_id=11)
     validated = FeedItem.model_validate(built.model_dump())
     assert built == validated
     assert built.model_dump_json(by_alias=True) == validated.model_dump_json(by_alias=True)

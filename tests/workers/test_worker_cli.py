@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from roost.cli import app
+from roost.cli import _event_loop_factory, app
 
 
 def test_worker_refuses_the_embedded_profile(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -13,3 +13,8 @@ def test_worker_refuses_the_embedded_profile(monkeypatch: pytest.MonkeyPatch) ->
     result = CliRunner().invoke(app, ["worker"])
     assert result.exit_code == 2
     assert "ROOST_REDIS_URL" in result.output
+
+
+def test_the_worker_runs_on_uvloop_where_it_is_installed() -> None:
+    uvloop = pytest.importorskip("uvloop")
+    assert _event_loop_factory() is uvloop.new_event_loop

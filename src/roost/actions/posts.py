@@ -24,6 +24,7 @@ from roost.core.text import (
 )
 from roost.ports import PostCache
 from roost.queries.hydrate_cached import post_entry
+from roost.queries.posts import AuthorFields, WrittenPost
 
 POST_CREATED = "post.created"
 POST_DELETED = "post.deleted"
@@ -40,9 +41,33 @@ async def create_post(
     quote_of_id: int | None = None,
     cache: PostCache | None = None,
 ) -> int:
-    """Store a post and its `post.created` event in one transaction; returns the post id. With a
-    post cache, the post's entry is put there after the commit: the answer, and the author's and
-    followers' next pages, then read only what can change."""
+    """Store a post and its `post.created` event in one transaction; returns the post id."""
+    written = await write_post(
+        db,
+        ids,
+        author_id=author_id,
+        content=content,
+        now=now,
+        reply_to_id=reply_to_id,
+        quote_of_id=quote_of_id,
+        cache=cache,
+    )
+    return written.post_id
+
+
+async def write_post(
+    db: Database,
+    ids: IdGenerator,
+    *,
+    author_id: int,
+    content: str,
+    now: datetime,
+    reply_to_id: int | None = None,
+    quote_of_id: int | None = None,
+    cache: PostCache | None = None,
+) -> WrittenPost:
+    """`create_post`, returning what was stored. With a post cache, the post's entry is put there
+    after the commit: the author's and followers' next pages then read only what can change."""
     text = normalize_content(content)
     length = content_length(text)
     if not 1 <= length <= MAX_POST_CHARS:
@@ -67,7 +92,7 @@ async def create_post(
     notifies = bool(mentioned) or reply_to_id is not None or quote_of_id is not None
     payload = {"postId": post_id, "authorId": author_id, "notifies": notifies}
     hashtags = extract_hashtags(text)
-    await db.write_once(
+    author = await db.write_once(
         _WRITE_POST,
         {
             "post_id": post_id,
@@ -95,7 +120,22 @@ async def create_post(
             created_at=now,
         )
         await cache.put({post_id: entry})
-    return post_id
+    return WrittenPost(
+        post_id=post_id,
+        author_id=author_id,
+        content=text,
+        hashtags=hashtags,
+        mentions=resolved,
+        reply_to_id=reply_to_id,
+        quote_of_id=quote_of_id,
+        created_at=now,
+        author=_author_fields(author[0]) if author else None,
+    )
+
+
+def _author_fields(row: Sequence[Any]) -> AuthorFields:
+    username, display_name, avatar_url, is_verified = row
+    return AuthorFields(username, display_name, avatar_url, bool(is_verified))  # SQLite: 0 / 1
 
 
 def _insert_post() -> Insert:
@@ -130,8 +170,9 @@ def _count_reply_and_quote() -> Update:
 
 
 # A new post: its author's post count (first: the author's row is locked before any post's, in
-# the order of `delete_post`), the counts of the post it replies to or quotes, its row and its
-# event. One statement on PostgreSQL (see `HotWrite`); the checks read before it there.
+# the order of `delete_post`; it returns the author's display fields, for the answer), the counts of
+# the post it replies to or quotes, its row and its event. One statement on PostgreSQL (see
+# `HotWrite`); the checks read before it there.
 _WRITE_POST = HotWrite(
     lambda: (
         update(users).where(users.c.id == bindparam("author_id")).values(post_count=users.c.post_count + 1)
@@ -139,6 +180,7 @@ _WRITE_POST = HotWrite(
     _count_reply_and_quote,
     _insert_post,
     insert_event,
+    returning=lambda: (users.c.username, users.c.display_name, users.c.avatar_url, users.c.is_verified),
 )
 
 

@@ -177,7 +177,7 @@ class _Page:
             return None
         quote_of = None if nested else self.item_of(row.quote_of_id, nested=True)
         reposter = author_of(repost) if repost is not None else None
-        return _item(
+        return feed_item(
             row,
             self.pending.get(row.id, {}),
             quote_of=quote_of,
@@ -196,7 +196,7 @@ async def _pending(counters: Counters | None, post_ids: list[int]) -> dict[int, 
         return {}
 
 
-def _item(
+def feed_item(
     row: Any,
     pending: dict[str, int],
     *,

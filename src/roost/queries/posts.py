@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, or_, select
@@ -12,10 +14,37 @@ from roost.adapters.sql.tables import blocks, follows, posts, users
 from roost.core.cursor import decode_cursor, encode_cursor
 from roost.core.errors import Forbidden, NotFound
 from roost.ports import Counters, PostCache
-from roost.queries.hydrate import hydrate
+from roost.queries.hydrate import feed_item, hydrate
+from roost.queries.hydrate_cached import CachedRow
 from roost.views import FeedItem, FeedPage, Post
 
 USER_POSTS_CURSOR = "user-posts"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorFields:
+    """An author's display fields."""
+
+    username: str
+    display_name: str
+    avatar_url: str | None
+    is_verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenPost:
+    """A new post as its write stored it, and its author's display fields as the write left them
+    (None if the author's row was gone)."""
+
+    post_id: int
+    author_id: int
+    content: str
+    hashtags: list[str]
+    mentions: list[dict[str, str]]
+    reply_to_id: int | None
+    quote_of_id: int | None
+    created_at: datetime
+    author: AuthorFields | None
 
 
 async def get_post(
@@ -33,7 +62,49 @@ async def get_post(
         raise NotFound("post not found")
     if viewer_id is not None and await blocked_either_way(conn, viewer_id, item.author.id):
         raise NotFound("post not found")
-    return Post(**{k: v for k, v in dict(item).items() if k not in ("reposted_by", "repost_id")})
+    return _as_post(item)
+
+
+def new_post(written: WrittenPost) -> Post | None:
+    """The post its author reads back right after writing it (`get_post`), built from what the
+    write stored and returned, without reading it: no likes, replies, reposts or quotes yet, nothing
+    of the author's own flags set. None for a quote (its quoted post is read as the author sees it,
+    by `get_post`) and when the author's row was gone."""
+    author = written.author
+    if written.quote_of_id is not None or author is None:
+        return None
+    row = CachedRow(  # as `hydrate` reads a post: see `_row` in hydrate_cached
+        written.post_id,
+        written.author_id,
+        written.content,
+        written.hashtags,
+        written.mentions,
+        [],
+        written.reply_to_id,
+        None,
+        None,
+        written.created_at,
+        0,
+        0,
+        0,
+        0,
+        False,
+        False,
+        False,
+        author.username,
+        author.display_name,
+        author.avatar_url,
+        author.is_verified,
+    )
+    return _as_post(feed_item(row, {}, quote_of=None, reposted_by=None, repost_id=None))
+
+
+_FEED_ONLY = frozenset({"reposted_by", "repost_id"})
+
+
+def _as_post(item: FeedItem) -> Post:
+    """A feed item as a single post (without who reposted it); its values are already typed."""
+    return Post.of({name: value for name, value in item.__dict__.items() if name not in _FEED_ONLY})
 
 
 async def user_posts(

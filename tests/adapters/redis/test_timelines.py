@@ -118,6 +118,29 @@ async def test_cap_and_floor_after_many_pushes(
     assert await s.window(1, before=None, limit=100) == w
 
 
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_a_late_post_takes_its_place_and_a_full_timeline_keeps_the_newest(
+    client: redis.asyncio.Redis, prefix: str, cluster: bool
+) -> None:
+    """Posts fanned out concurrently reach an owner out of id order: a late one goes to its place;
+    into a full timeline only the newest `cap` stay, and a late post older than all of them is not
+    counted as added."""
+    cap = 4
+    s = store(client, prefix, cap=cap, cluster=cluster)
+    await materialize(s, 1)
+    held = [BIG + 10 * i for i in range(1, cap + trim_slack(cap) + 1)]  # as many as it may hold
+    for post_id in held:
+        assert await s.push(post_id, [1]) == 1
+    assert await s.push(BIG + 15, [1]) == 0  # one too many: trimmed away with the oldest
+    w = await s.window(1, before=None, limit=100)
+    assert w == TimelineWindow(sorted(held, reverse=True)[:cap], held[1])
+    assert await s.push(BIG + 25, [1]) == 1
+    assert await s.push(BIG + 25, [1]) == 0  # held once
+    w = await s.window(1, before=None, limit=100)
+    assert w == TimelineWindow(sorted([*held[1:], BIG + 25], reverse=True), held[1])
+    assert await client.llen(Keys(prefix).timeline(1)) == cap + 1
+
+
 async def test_floor_never_decreases(client: redis.asyncio.Redis, prefix: str) -> None:
     s = store(client, prefix, cap=3)  # trimmed back to 3 past 4
     await materialize(s, 1, [10, 20, 30, 40, 50], 5)

@@ -140,13 +140,33 @@ local function settle(list, meta_key, length, cap, limit, ttl)
   touch_pair(ttl, list, meta_key)
 end
 
--- One new id into one owner's timeline by the general merge, meta key first; 1 if added.
+-- One new id into one owner's timeline where it is not the newest (posts fanned out concurrently
+-- reach an owner out of id order), meta key first; 1 if added. As `merge_into` with one member,
+-- without reading or rewriting the list: a binary search finds its place. Skipped below the bound,
+-- not added twice; past `limit` entries the newest `cap` are kept and the bound raised.
 local function push_merging(list, meta_key, cap, limit, member, ttl)
   local meta = redis.call('GET', meta_key)
   if not meta then return 0 end
   local floor, bound, pending = read_meta(meta)
-  local added, trimmed, new_bound = merge_into(list, cap, limit, bound, {member})
-  if trimmed then write_meta(meta_key, new_bound, pending) end
+  local added = 0
+  if not less(member, bound) then
+    local length = redis.call('LLEN', list)
+    local at = position(list, member)
+    if at == length then
+      length, added = redis.call('RPUSH', list, member), 1
+    else
+      local next = redis.call('LINDEX', list, at)
+      if next ~= member then
+        length, added = redis.call('LINSERT', list, 'BEFORE', next, member), 1
+      end
+    end
+    if length > limit then
+      local from = length - cap
+      redis.call('LTRIM', list, from, -1)
+      if at < from then added = 0 end
+      write_meta(meta_key, redis.call('LINDEX', list, 0), pending)
+    end
+  end
   touch_pair(ttl, list, meta_key)
   return added
 end

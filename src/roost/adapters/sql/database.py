@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -220,24 +220,25 @@ class Database:
         params: Mapping[str, Any],
         *,
         prepare: Callable[[AsyncConnection], Awaitable[Mapping[str, Any]]] | None = None,
-    ) -> None:
+    ) -> list[Sequence[Any]]:
         """Run `write` as a transaction of its own, with `params` and what `prepare` (checks that
         may raise, lookups) returns. On PostgreSQL the write is one statement, sent in autocommit:
         one round trip, where BEGIN, the statement and COMMIT would be three; `prepare` reads just
         before it (at READ COMMITTED, reads inside the transaction would lock nothing either). On
-        SQLite both run in one write transaction, so nothing commits between them."""
+        SQLite both run in one write transaction, so nothing commits between them. Returns what
+        `write` returns (see `HotWrite`)."""
         if self.is_sqlite:
             async with self.transaction() as conn:
                 extra = await prepare(conn) if prepare is not None else {}
-                await write.run(conn, {**params, **extra})
-            return
+                return await write.run(conn, {**params, **extra})
         extra = {}
         if prepare is not None:
             async with self.read() as conn:
                 extra = await prepare(conn)
         async with self._begin(write=False) as conn:  # the reader engine: autocommit
-            await write.run(conn, {**params, **extra})
+            rows = await write.run(conn, {**params, **extra})
         self._committed()
+        return rows
 
     def _committed(self) -> None:
         for listener in self._commit_listeners:

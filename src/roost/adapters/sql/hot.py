@@ -176,21 +176,38 @@ class HotWrite:
     order inside the caller's write transaction.
     """
 
-    def __init__(self, first: Callable[[], UpdateBase], *rest: Callable[[], UpdateBase]) -> None:
+    def __init__(
+        self,
+        first: Callable[[], UpdateBase],
+        *rest: Callable[[], UpdateBase],
+        returning: Callable[[], Sequence[ColumnElement[Any]]] | None = None,
+    ) -> None:
+        """`returning`: columns of the rows the first part changes, as they are after the write,
+        which `run` gives back (in the same round trip on PostgreSQL)."""
+
+        def leading() -> UpdateBase:
+            return first().returning(*returning()) if returning else first().returning(literal_column("1"))
+
         def combined(_: IdList) -> Any:
-            leading = first().returning(literal_column("1")).cte("w0")
+            written = leading().cte("w0")
             others = [part().cte(f"w{number}") for number, part in enumerate(rest, start=1)]
-            return select(func.count()).select_from(leading).add_cte(*others)
+            answer = select(*written.c) if returning else select(func.count()).select_from(written)
+            return answer.add_cte(*others)
 
+        self._returns = returning is not None
         self._combined = HotQuery(combined)
-        self._each = tuple(_alone(part) for part in (first, *rest))
+        self._each = tuple(_alone(part) for part in (leading if returning else first, *rest))
 
-    async def run(self, conn: AsyncConnection, params: Mapping[str, Any]) -> None:
+    async def run(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """The first part's `returning` rows (none without `returning`)."""
         if conn.dialect.name == "postgresql":
-            await self._combined.fetch(conn, params)
-            return
-        for part in self._each:
-            await part.fetch(conn, params)
+            rows = await self._combined.fetch(conn, params)
+        else:
+            first, *others = self._each
+            rows = await first.fetch(conn, params)
+            for part in others:
+                await part.fetch(conn, params)
+        return rows if self._returns else []
 
 
 def _alone(part: Callable[[], UpdateBase]) -> HotQuery:

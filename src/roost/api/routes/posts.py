@@ -9,7 +9,7 @@ from roost.api.deps import MaybeViewer, RuntimeDep, Viewer, path_id
 from roost.api.schemas import DeletedAnswer, PostBody
 from roost.core.errors import ValidationFailed
 from roost.core.ids import parse_id
-from roost.queries.posts import get_post
+from roost.queries.posts import get_post, new_post
 from roost.runtime import utcnow
 from roost.views import Post
 
@@ -29,7 +29,7 @@ def _body_id(raw: str | None, field: str) -> int | None:
 async def create_post(body: PostBody, viewer: Viewer, runtime: RuntimeDep) -> Post:
     if body.media_ids or body.media_urls:
         raise ValidationFailed("media attachments are not supported by this server yet")
-    post_id = await post_actions.create_post(
+    written = await post_actions.write_post(
         runtime.db,
         runtime.ids,
         author_id=viewer,
@@ -39,9 +39,12 @@ async def create_post(body: PostBody, viewer: Viewer, runtime: RuntimeDep) -> Po
         now=utcnow(),
         cache=runtime.feed.cache,
     )
+    answer = new_post(written)  # built from what the write stored and returned
+    if answer is not None:
+        return answer
     async with runtime.db.read() as conn:
         return await get_post(
-            conn, post_id, viewer_id=viewer, counters=runtime.counters, cache=runtime.feed.cache
+            conn, written.post_id, viewer_id=viewer, counters=runtime.counters, cache=runtime.feed.cache
         )
 
 
