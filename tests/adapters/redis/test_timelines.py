@@ -141,6 +141,21 @@ async def test_a_late_post_takes_its_place_and_a_full_timeline_keeps_the_newest(
     assert await client.llen(Keys(prefix).timeline(1)) == cap + 1
 
 
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_a_push_below_the_floor_still_trims_a_timeline_over_a_smaller_cap(
+    client: redis.asyncio.Redis, prefix: str, cluster: bool
+) -> None:
+    """After a restart with a smaller cap, any push trims a longer timeline to the newest ids, even
+    one of a post too old to enter."""
+    held = [BIG + 10 * i for i in range(1, 11)]
+    await materialize(store(client, prefix, cap=10, cluster=cluster), 1, held, floor=BIG + 10)
+    smaller = store(client, prefix, cap=4, cluster=cluster)
+    assert await smaller.push(BIG + 5, [1]) == 0
+    assert await smaller.window(1, before=None, limit=100) == TimelineWindow(
+        sorted(held, reverse=True)[:4], held[-4]
+    )
+
+
 async def test_floor_never_decreases(client: redis.asyncio.Redis, prefix: str) -> None:
     s = store(client, prefix, cap=3)  # trimmed back to 3 past 4
     await materialize(s, 1, [10, 20, 30, 40, 50], 5)

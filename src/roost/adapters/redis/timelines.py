@@ -148,10 +148,10 @@ local function push_merging(list, meta_key, cap, limit, member, ttl)
   local meta = redis.call('GET', meta_key)
   if not meta then return 0 end
   local floor, bound, pending = read_meta(meta)
-  local added = 0
+  local added, length = 0, redis.call('LLEN', list)
+  local at = length
   if not less(member, bound) then
-    local length = redis.call('LLEN', list)
-    local at = position(list, member)
+    at = position(list, member)
     if at == length then
       length, added = redis.call('RPUSH', list, member), 1
     else
@@ -160,12 +160,12 @@ local function push_merging(list, meta_key, cap, limit, member, ttl)
         length, added = redis.call('LINSERT', list, 'BEFORE', next, member), 1
       end
     end
-    if length > limit then
-      local from = length - cap
-      redis.call('LTRIM', list, from, -1)
-      if at < from then added = 0 end
-      write_meta(meta_key, redis.call('LINDEX', list, 0), pending)
-    end
+  end
+  if length > limit then
+    local from = length - cap
+    redis.call('LTRIM', list, from, -1)
+    if at < from then added = 0 end
+    write_meta(meta_key, redis.call('LINDEX', list, 0), pending)
   end
   touch_pair(ttl, list, meta_key)
   return added
