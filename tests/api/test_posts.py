@@ -119,7 +119,9 @@ async def test_the_answer_to_a_new_post_is_the_post_read_back(api: Api) -> None:
         }
         assert post["author"]["isVerified"] is True
         # Read back from the database: without the cache entry the writer put.
-        await api.runtime.feed.cache.forget_posts([int(post["postId"])])
+        cache = api.runtime.feed.cache
+        assert cache is not None
+        await cache.forget_posts([int(post["postId"])])
         assert (await get(api, post["postId"], jane)).json() == post
         assert (await get(api, post["postId"])).json() == post
 
