@@ -92,6 +92,7 @@ def run(
     warmup: int = typer.Option(5, min=0, max=120, help="wrk: seconds of unmeasured reads first"),
     wrk_posts: bool = typer.Option(False, help="wrk: also post, one request in read-ratio + 1"),
     api_processes: int = typer.Option(1, min=1, max=8, help="API processes (production profile)"),
+    workers: int = typer.Option(1, min=1, max=8, help="`roost worker` processes (production profile)"),
     out: Path = OutOpt,
 ) -> None:
     """Drive a mixed workload against a fresh `roost serve` on the seeded data and report."""
@@ -112,6 +113,7 @@ def run(
             warmup=warmup,
             rate=rate,
             api_processes=api_processes,
+            workers=workers,
             read_ratio=read_ratio if wrk_posts else None,
         )
         console.print(result)
@@ -121,7 +123,9 @@ def run(
             base_url="http://127.0.0.1", duration=duration, concurrency=concurrency, processes=processes,
             read_ratio=read_ratio, rate=rate, max_ops=max_ops,
         )  # fmt: skip
-        result = run_once(settings, work, log_dir=out, manifest=manifest, api_processes=api_processes)
+        result = run_once(
+            settings, work, log_dir=out, manifest=manifest, api_processes=api_processes, workers=workers
+        )
         print_result(f"roost bench run ({preset}, {strategy})", result, console)
         result.pop("raw")
         name = f"run-{preset}-{strategy}"

@@ -76,6 +76,7 @@ def run_once(
     log_dir: Path,
     manifest: Manifest | None = None,
     api_processes: int = 1,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Drive `work` (its base_url is replaced) against a fresh `roost serve` on these settings."""
     load_before = os.getloadavg()
@@ -85,7 +86,7 @@ def run_once(
     queries = asyncio.run(queries_per_feed_read(settings, manifest))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{settings.fanout_strategy}.log"
-    with serve(settings, log_path=log_path, api_processes=api_processes) as server:
+    with serve(settings, log_path=log_path, api_processes=api_processes, workers=workers) as server:
         work = Workload(**{**_fields(work), "base_url": server.base_url})
         cpu0, wcpu0, inserts0, t0 = (
             server.cpu(),
@@ -108,6 +109,7 @@ def run_once(
         "strategy": settings.fanout_strategy,
         "profile": "embedded" if settings.is_embedded else "production",
         "api_processes": api_processes,
+        "worker_processes": 0 if settings.is_embedded else workers,
         "workload": {k: v for k, v in _fields(work).items() if k != "base_url"},
         "timeline_inserts": inserts1 - inserts0,
         "timeline_inserts_per_second": (inserts1 - inserts0) / (t1 - t0),
@@ -152,6 +154,7 @@ def wrk_reads(
     warmup: int = 5,
     rate: float = 0.0,
     api_processes: int = 1,
+    workers: int = 1,
     read_ratio: float | None = None,
 ) -> dict[str, Any]:
     """Feed reads with wrk (C, one thread): rotating readers' tokens over keep-alive connections.
@@ -172,7 +175,9 @@ def wrk_reads(
     load_before = os.getloadavg()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    with serve(settings, log_path=log_dir / "server-wrk.log", api_processes=api_processes) as server:
+    with serve(
+        settings, log_path=log_dir / "server-wrk.log", api_processes=api_processes, workers=workers
+    ) as server:
 
         def run_wrk(seconds: int) -> str:
             command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", f.name]
@@ -221,6 +226,7 @@ def wrk_reads(
         "warmup_s": warmup,
         "target_rate": rate or None,
         "api_processes": api_processes,
+        "worker_processes": 0 if settings.is_embedded else workers,
         "feed_reads_per_second": rps - posts_per_second,
         "p50_ms": pct.get(50.0),
         "p90_ms": pct.get(90.0),
