@@ -80,16 +80,28 @@ async def test_sink_sends_each_event_to_its_key_partition_in_one_round_trip(
     sink = RedisStreamSink(redis_client, StreamLayout(prefix, 16), maxlen=1000)
     events = [
         Event(id=101, topic="post.created", key=3, payload={"postId": 7, "authorId": 3}),
-        Event(id=102, topic="post.created", key=19, payload={"postId": 8, "authorId": 19}),
+        Event(id=102, topic="post.created", key=26, payload={"postId": 8, "authorId": 26}),
         Event(id=103, topic="follow.created", key=5, payload={"followerId": 5, "followeeId": 3}),
     ]
     before = round_trips()
     await sink.publish(events)
     assert round_trips() - before == 1
     p3 = await stream_fields(redis_client, f"{prefix}:events:{{p3}}")
-    p5 = await stream_fields(redis_client, f"{prefix}:events:{{p5}}")
-    assert [decode_event(fields) for fields in p3] == events[:2]  # keys 3 and 19: 3 % 16 == 19 % 16
-    assert [decode_event(fields) for fields in p5] == events[2:]
+    p6 = await stream_fields(redis_client, f"{prefix}:events:{{p6}}")
+    assert [decode_event(fields) for fields in p3] == events[:2]  # keys 3 and 26 hash to partition 3
+    assert [decode_event(fields) for fields in p6] == events[2:]
+
+
+def test_user_ids_spread_evenly_over_the_partitions() -> None:
+    """User ids are Snowflake ids, whose low bits (the per-millisecond sequence) are nearly always
+    0: ids of users who signed up in different milliseconds must still fill every partition."""
+    layout = StreamLayout("roost", 16)
+    ids = [(millisecond << 22) | (7 << 12) for millisecond in range(10**9, 10**9 + 1600)]
+    per_partition = [0] * 16
+    for user_id in ids:
+        per_partition[layout.partition_of(user_id)] += 1
+    assert min(per_partition) >= 80
+    assert max(per_partition) <= 120
 
 
 async def test_sink_trims_partitions_to_about_maxlen(redis_client: redis.asyncio.Redis, prefix: str) -> None:
@@ -97,13 +109,13 @@ async def test_sink_trims_partitions_to_about_maxlen(redis_client: redis.asyncio
     sink = RedisStreamSink(redis_client, layout, maxlen=10)
     for start in range(0, 2000, 500):
         await sink.publish([Event(id=i, topic="t", key=0) for i in range(start, start + 500)])
-    length = await redis_client.xlen(layout.streams[0])
+    length = await redis_client.xlen(layout.stream_of(0))
     assert 10 <= length < 2000
 
 
 def test_layout_keeps_prefix_outside_the_hash_tag() -> None:
     layout = StreamLayout("roost", 16)
-    assert layout.stream_of(35) == "roost:events:{p3}"
+    assert layout.stream_of(3) == "roost:events:{p3}"
     assert layout.dead == "roost:events:dead"
     with pytest.raises(ValueError, match="brace"):
         StreamLayout("{roost}", 16)
@@ -357,13 +369,13 @@ async def test_consumers_of_dead_processes_are_forgotten(
     await build_stream_sink(redis_client, settings).publish([Event(id=1, topic="test.record", key=0)])
     ghost = Consumer(redis_client, rt.workers, settings, "ghost")
     assert await ghost.run_once(block_ms=0) == 1  # joins the group, then its process dies
-    names: Any = await redis_client.xinfo_consumers(ghost.layout.streams[0], GROUP)
+    names: Any = await redis_client.xinfo_consumers(ghost.layout.stream_of(0), GROUP)
     assert b"ghost" in {c["name"] for c in names}
     await asyncio.sleep(0.01)
     alive = Consumer(redis_client, rt.workers, settings, "alive", block_ms=10)
     task = asyncio.create_task(alive.run_forever())
     for _ in range(MAX_ROUNDS):
-        names = await redis_client.xinfo_consumers(alive.layout.streams[0], GROUP)
+        names = await redis_client.xinfo_consumers(alive.layout.stream_of(0), GROUP)
         if b"ghost" not in {c["name"] for c in names}:
             break
         await asyncio.sleep(0.01)

@@ -7,6 +7,11 @@ Each handler checks the current state (the like still exists, the post is still 
 event overtaken by its undo does nothing. Nobody is notified of their own actions, nor by accounts
 they block, mute or are blocked by, nor about a private account's post they may not see.
 
+Order: a notification's id is the id of the event that made it or last regrouped it, and its time
+is that event's time; a group's actors are ordered by the ids of the events that added them
+(`actor_marks`). Workers handle the events of different users concurrently, so a like can be
+handled after a later one; it still lands in its place and never pulls its group back down.
+
 Real time: after each commit, `announce` calls `ctx.realtime.notification_changed(user_id,
 notification_id)` when the context has a real-time layer; that is the one place where a new or
 regrouped notification is known.
@@ -14,6 +19,7 @@ regrouped notification is known.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +37,7 @@ from roost.adapters.sql.tables import (
     posts,
     users,
 )
+from roost.core.ids import id_to_datetime
 from roost.ports import Event
 from roost.workers.context import WorkerContext
 
@@ -71,7 +78,7 @@ async def on_post_created(ctx: WorkerContext, event: Event) -> None:
         if row.repost_of_id is not None:
             original = await _post(conn, row.repost_of_id)
             if original is not None and original.deleted_at is None:
-                changes += await _join_group(ctx, conn, original.author_id, "repost", original.id, actor)
+                changes += await _join_group(conn, event, original.author_id, "repost", original.id, actor)
         else:
             notified: set[int] = set()
             for kind, target_id in (("reply", row.reply_to_id), ("quote", row.quote_of_id)):
@@ -80,14 +87,16 @@ async def on_post_created(ctx: WorkerContext, event: Event) -> None:
                     notified.add(target.author_id)
                     key = post_key(kind, row.id)
                     changes += await _single(
-                        ctx, conn, target.author_id, kind, key, actor=actor, post_id=row.id
+                        conn, event, target.author_id, kind, key, actor=actor, post_id=row.id
                     )
             for mention in row.mentions:
                 user_id = int(mention["id"])
                 if user_id not in notified:
                     notified.add(user_id)
                     key = post_key("mention", row.id)
-                    changes += await _single(ctx, conn, user_id, "mention", key, actor=actor, post_id=row.id)
+                    changes += await _single(
+                        conn, event, user_id, "mention", key, actor=actor, post_id=row.id
+                    )
     await announce(ctx, changes)
 
 
@@ -130,7 +139,7 @@ async def on_like_created(ctx: WorkerContext, event: Event) -> None:
     async with ctx.db.transaction() as conn:
         post = await _post(conn, post_id)
         if post is not None and post.deleted_at is None and await _liked(conn, user_id, post_id):
-            changes = await _join_group(ctx, conn, post.author_id, "like", post_id, user_id)
+            changes = await _join_group(conn, event, post.author_id, "like", post_id, user_id)
     await announce(ctx, changes)
 
 
@@ -157,7 +166,7 @@ async def on_follow_created(ctx: WorkerContext, event: Event) -> None:
         )
         if edge is not None:
             key = user_key("follow", follower_id)
-            changes = await _single(ctx, conn, followee_id, "follow", key, actor=follower_id)
+            changes = await _single(conn, event, followee_id, "follow", key, actor=follower_id)
     await announce(ctx, changes)
 
 
@@ -172,7 +181,7 @@ async def on_follow_requested(ctx: WorkerContext, event: Event) -> None:
         )
         if pending is not None:
             key = user_key("follow_request", follower_id)
-            changes = await _single(ctx, conn, followee_id, "follow_request", key, actor=follower_id)
+            changes = await _single(conn, event, followee_id, "follow_request", key, actor=follower_id)
     await announce(ctx, changes)
 
 
@@ -196,8 +205,8 @@ async def announce(ctx: WorkerContext, changes: Sequence[tuple[int, int]]) -> No
 
 
 async def _single(
-    ctx: WorkerContext,
     conn: AsyncConnection,
+    event: Event,
     recipient: int,
     kind: str,
     key: str,
@@ -210,40 +219,41 @@ async def _single(
         return []
     if await _find(conn, recipient, key) is not None:
         return []
-    return await _insert_new(ctx, conn, recipient, kind, post_id, key, actor)
+    return await _insert_new(conn, event, recipient, kind, post_id, key, actor)
 
 
 async def _insert_new(
-    ctx: WorkerContext,
     conn: AsyncConnection,
+    event: Event,
     recipient: int,
     kind: str,
     post_id: int | None,
     key: str,
     actor: int,
 ) -> Changes:
-    """A new, unread notification with one actor."""
-    notification_id = ctx.ids.next_id()
+    """A new, unread notification with one actor, dated by its event."""
     await conn.execute(
         notifications.insert().values(
-            id=notification_id,
+            id=event.id,
             user_id=recipient,
             type=kind,
             post_id=post_id,
             group_key=key,
             actor_ids=[actor],
+            actor_marks=[event.id],
             actor_count=1,
             read=False,
-            created_at=ctx.clock(),
+            created_at=id_to_datetime(event.id),
         )
     )
-    return [(recipient, notification_id)]
+    return [(recipient, event.id)]
 
 
 async def _join_group(
-    ctx: WorkerContext, conn: AsyncConnection, recipient: int, kind: str, post_id: int, actor: int
+    conn: AsyncConnection, event: Event, recipient: int, kind: str, post_id: int, actor: int
 ) -> Changes:
-    """Add the actor to the recipient's group for this post; the group moves to the top, unread."""
+    """Add the actor to the recipient's group for this post, in the place of its event; the group
+    turns unread and, unless a later event is already in it, moves to the top."""
     if not await _may_notify(conn, recipient, actor, about_post_of_actor=False):
         return []
     # One writer per recipient at a time (PostgreSQL), so concurrent likes cannot split or lose a group.
@@ -251,23 +261,38 @@ async def _join_group(
     key = post_key(kind, post_id)
     group = await _find(conn, recipient, key)
     if group is None:
-        return await _insert_new(ctx, conn, recipient, kind, post_id, key, actor)
-    notification_id = ctx.ids.next_id()
+        return await _insert_new(conn, event, recipient, kind, post_id, key, actor)
     actors = [int(a) for a in group.actor_ids]
     if actor in actors:
         return []
+    marks = _marks(group)
+    # Marks run newest first: the actor goes after every actor added by a later event.
+    place = bisect.bisect_left([-m for m in marks], -event.id)
+    actors.insert(place, actor)
+    marks.insert(place, event.id)
+    notification_id = max(group.id, event.id)
     await conn.execute(
         update(notifications)
-        .where(notifications.c.id == group.id)
+        .where(notifications.c.user_id == recipient, notifications.c.id == group.id)
         .values(
             id=notification_id,
-            actor_ids=[actor, *actors][:MAX_GROUP_ACTORS],
+            actor_ids=actors[:MAX_GROUP_ACTORS],
+            actor_marks=marks[:MAX_GROUP_ACTORS],
             actor_count=group.actor_count + 1,
             read=False,
-            created_at=ctx.clock(),
+            created_at=id_to_datetime(notification_id),
         )
     )
     return [(recipient, notification_id)]
+
+
+def _marks(group: Any) -> list[int]:
+    """The event id of each kept actor; rows from before revision 0004 get marks in their order."""
+    actors = group.actor_ids
+    marks = group.actor_marks
+    if marks is not None and len(marks) == len(actors):
+        return [int(m) for m in marks]
+    return [group.id - i for i in range(len(actors))]
 
 
 async def _leave_group(conn: AsyncConnection, recipient: int, kind: str, post_id: int, actor: int) -> Changes:
@@ -277,18 +302,22 @@ async def _leave_group(conn: AsyncConnection, recipient: int, kind: str, post_id
     if group is None:
         return []
     actors = [int(a) for a in group.actor_ids]
+    marks = _marks(group)
     if actor in actors:
+        marks.pop(actors.index(actor))
         actors.remove(actor)
     elif group.actor_count <= len(actors):
         return []  # not in the group (older than the kept actors only if the count says so)
     count = group.actor_count - 1
     if count <= 0:
-        await conn.execute(delete(notifications).where(notifications.c.id == group.id))
+        await conn.execute(
+            delete(notifications).where(notifications.c.user_id == recipient, notifications.c.id == group.id)
+        )
         return []
     await conn.execute(
         update(notifications)
-        .where(notifications.c.id == group.id)
-        .values(actor_ids=actors, actor_count=count)
+        .where(notifications.c.user_id == recipient, notifications.c.id == group.id)
+        .values(actor_ids=actors, actor_marks=marks, actor_count=count)
     )
     return [(recipient, group.id)]
 
@@ -323,9 +352,12 @@ async def _may_notify(
 async def _find(conn: AsyncConnection, user_id: int, key: str) -> Any:
     return (
         await conn.execute(
-            select(notifications.c.id, notifications.c.actor_ids, notifications.c.actor_count).where(
-                notifications.c.user_id == user_id, notifications.c.group_key == key
-            )
+            select(
+                notifications.c.id,
+                notifications.c.actor_ids,
+                notifications.c.actor_marks,
+                notifications.c.actor_count,
+            ).where(notifications.c.user_id == user_id, notifications.c.group_key == key)
         )
     ).first()
 

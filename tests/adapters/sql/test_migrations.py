@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from tests.support import scratch_pg_database
 
 from roost.adapters.sql import migrate
 from roost.adapters.sql.database import Database
-from roost.adapters.sql.tables import metadata
+from roost.adapters.sql.tables import metadata, notifications, users
 from roost.core.settings import Settings
 
 
@@ -93,3 +96,41 @@ async def test_database_made_before_migrations_is_adopted(empty_db: Database) ->
     async with empty_db.read() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert {t.name for t in metadata.sorted_tables} <= tables
+
+
+async def test_0004_keeps_notifications_and_keys_them_per_recipient(empty_db: Database) -> None:
+    """Rows written before 0004 survive it (without actor marks); afterwards two users may hold a
+    notification with the same id (one event that notified both), and the key is (user_id, id)."""
+
+    def upgrade_to(revision: str) -> Callable[[Connection], None]:
+        def run(conn: Connection) -> None:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+        return run
+
+    now = datetime.now(UTC)
+    user = {"password_hash": "x", "last_active_at": now, "created_at": now}
+    note = {"type": "like", "post_id": 9, "group_key": "like:9", "actor_count": 2, "created_at": now}
+    async with empty_db.transaction() as conn:
+        await conn.run_sync(upgrade_to("0003"))
+        for user_id, name in ((1, "alice"), (2, "bob")):
+            await conn.execute(users.insert().values(id=user_id, username=name, username_key=name, **user))
+        await conn.execute(
+            text(
+                "INSERT INTO notifications (id, user_id, type, post_id, group_key, actor_ids, actor_count,"
+                " read, created_at) VALUES (77, 1, 'like', 9, 'like:9', '[2, 3]', 2, false, :at)"
+            ),
+            {"at": now},
+        )
+    await migrate.upgrade(empty_db)
+    async with empty_db.transaction() as conn:
+        kept = (await conn.execute(select(notifications))).one()
+        assert (kept.id, kept.user_id, kept.actor_ids, kept.actor_marks) == (77, 1, [2, 3], None)
+        await conn.execute(notifications.insert().values(id=77, user_id=2, actor_ids=[1], **note))
+        key = await conn.run_sync(lambda c: inspect(c).get_pk_constraint("notifications"))
+    assert key["constrained_columns"] == ["user_id", "id"]
+    with pytest.raises(IntegrityError):
+        async with empty_db.transaction() as conn:
+            await conn.execute(notifications.insert().values(id=77, user_id=2, actor_ids=[3], **note))

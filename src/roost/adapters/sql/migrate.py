@@ -16,8 +16,13 @@ from roost.adapters.sql.database import Database
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Databases made by `create_all` (before migrations existed) carry no version: the newest revision
-# whose marker table they have is the one they are adopted at, newest first.
-_ADOPTION_MARKERS = (("0003", "roost_state"), ("0002", "counter_flushes"), ("0001", "users"))
+# whose marker (a table, or a table's column) they have is the one they are adopted at, newest first.
+_ADOPTION_MARKERS: tuple[tuple[str, str, str | None], ...] = (
+    ("0004", "notifications", "actor_marks"),
+    ("0003", "roost_state", None),
+    ("0002", "counter_flushes", None),
+    ("0001", "users", None),
+)
 # Serializes concurrent `roost migrate` runs on PostgreSQL (any constant both sides agree on).
 _ADVISORY_LOCK = 0x726F6F7374
 
@@ -86,8 +91,10 @@ def _upgrade(conn: Connection) -> None:
 def _adoptable_revision(conn: Connection) -> str | None:
     """For a database made by `create_all` (no Alembic version): the newest revision whose tables it has."""
     inspector = inspect(conn)
-    for revision, marker_table in _ADOPTION_MARKERS:
-        if inspector.has_table(marker_table):
+    for revision, table, column in _ADOPTION_MARKERS:
+        if not inspector.has_table(table):
+            continue
+        if column is None or column in {c["name"] for c in inspector.get_columns(table)}:
             return revision
     return None
 

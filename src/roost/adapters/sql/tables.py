@@ -154,21 +154,28 @@ bookmarks = Table(
 )
 Index("ix_bookmarks_user_id_id", bookmarks.c.user_id, bookmarks.c.id)
 
+# A notification's id is the id of the event that made it or last regrouped it, so notifications
+# sort by when things happened, whatever order the workers handled the events in. One event may
+# notify several users (a reply that mentions), so ids are unique per recipient: the key is
+# (user_id, id), which also serves the newest-first listing.
 notifications = Table(
     "notifications",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", BigInteger, nullable=False, autoincrement=False),
     Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
     Column("type", String(20), nullable=False),
     Column("post_id", BigInteger, nullable=True),
     # Likes and reposts of one post share a group key; other types have none.
     Column("group_key", String(80), nullable=True),
+    # Newest first; actor_marks holds the id of the event that added each actor (NULL on rows
+    # written before revision 0004).
     Column("actor_ids", JSON, nullable=False),
+    Column("actor_marks", JSON, nullable=True),
     Column("actor_count", Integer, nullable=False, server_default="1"),
     Column("read", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("user_id", "id"),
 )
-Index("ix_notifications_user_id_id", notifications.c.user_id, notifications.c.id)
 Index("ix_notifications_user_id_group_key", notifications.c.user_id, notifications.c.group_key)
 
 media = Table(
