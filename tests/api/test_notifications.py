@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
-
-from roost.adapters.sql.tables import notifications, outbox
-from roost.ports import Event
-from roost.workers.dispatch import HANDLERS
 from tests.support import Api, User
 
 
@@ -169,52 +164,3 @@ async def test_notification_errors(api: Api) -> None:
         assert r.json()["error"]["code"] == "validation_failed"
     r = await api.client.get("/api/notifications", params={"cursor": "nope"}, headers=alice.headers)
     assert r.status_code == 400
-
-
-async def test_notifications_do_not_depend_on_the_order_events_are_handled_in(api: Api) -> None:
-    """Workers handle different users' events concurrently, so a like can be handled after a later
-    one. Handled in reverse, the same events must leave the same notifications: ids, times, order
-    of a group's actors, and what the recipient sees."""
-    alice, bob, carol = await api.register("alice"), await api.register("bob"), await api.register("carol")
-    fans = [await api.register(f"fan{i}") for i in range(4)]
-    post = await api.post(alice, "group me")
-    for fan in fans:
-        await api.client.post(f"/api/posts/{post}/like", headers=fan.headers)
-        await api.client.post(f"/api/posts/{post}/repost", headers=fan.headers)
-        await api.follow(fan, alice)
-    reply = await api.post(bob, "@alice and @carol, look", replyToId=post)  # one event, two recipients
-    await api.client.delete(f"/api/posts/{post}/like", headers=fans[1].headers)
-    await api.settle()
-    in_order = await _stored_notifications(api)
-    seen = {user.username: await _notes(api, user) for user in (alice, carol)}
-    names = [fan.username for fan in reversed(fans)]
-    assert _summary(seen["alice"]) == [
-        ("reply", ["bob"], 1, reply),
-        ("follow", ["fan3"], 1, None),
-        ("repost", names, 4, post),
-        ("like", ["fan3", "fan2", "fan0"], 3, post),
-        ("follow", ["fan2"], 1, None),
-        ("follow", ["fan1"], 1, None),
-        ("follow", ["fan0"], 1, None),
-    ]
-    assert _summary(seen["carol"]) == [("mention", ["bob"], 1, reply)]
-    assert seen["carol"][0]["id"] == seen["alice"][0]["id"]  # made by one event
-
-    async with api.runtime.db.read() as conn:
-        events = (await conn.execute(select(outbox).order_by(outbox.c.id.desc()))).all()
-    async with api.runtime.db.transaction() as conn:
-        await conn.execute(delete(notifications))
-    for row in events:  # newest first
-        event = Event(id=row.id, topic=row.topic, key=row.partition_key, payload=row.payload)
-        for handler in HANDLERS.get(event.topic, ()):
-            if handler.__module__ == "roost.workers.notifications":
-                await handler(api.runtime.workers, event)
-
-    assert await _stored_notifications(api) == in_order
-    assert {user.username: await _notes(api, user) for user in (alice, carol)} == seen
-
-
-async def _stored_notifications(api: Api) -> list[tuple[Any, ...]]:
-    async with api.runtime.db.read() as conn:
-        rows = await conn.execute(select(notifications).order_by(notifications.c.user_id, notifications.c.id))
-        return [tuple(row) for row in rows]

@@ -18,6 +18,9 @@ Redis Cluster (ROOST_REDIS_CLUSTER): one XREADGROUP over all partitions is a mul
 which Cluster refuses, so there each round sends one non-blocking XREADGROUP per partition stream,
 pipelined (the client splits the pipeline by node), and sleeps briefly when all come back empty.
 Rounds still run one after another, so the per-partition order holds.
+
+`drain` (tests, `Runtime.drain`) handles each round one entry at a time in event-id order across
+partitions (a round reads up to the batch size from each): the order the events were made in.
 """
 
 from __future__ import annotations
@@ -109,9 +112,10 @@ class Consumer:
                 raise reply
         self._groups_ready = True
 
-    async def run_once(self, block_ms: int) -> int:
+    async def run_once(self, block_ms: int, *, in_event_order: bool = False) -> int:
         """One round: take over stuck entries, or else read new ones (waiting up to block_ms; 0 means
-        no wait), and handle them; returns how many entries were handed to handlers."""
+        no wait), and handle them, partitions concurrently or, `in_event_order`, one entry at a time
+        by event id; returns how many entries were handed to handlers."""
         if not self._groups_ready:
             await self.ensure_groups()
         try:
@@ -124,10 +128,19 @@ class Consumer:
             self._groups_ready = False  # the streams were deleted under us: recreate next round
             return 0
         try:
-            results = await asyncio.gather(
-                *(self._handle_partition(stream, messages) for stream, messages in batches.items()),
-                return_exceptions=True,
-            )
+            if in_event_order:
+                entries = sorted(
+                    ((stream, message) for stream, messages in batches.items() for message in messages),
+                    key=lambda entry: _event_id(entry[1]),
+                )
+                results: list[int | BaseException] = [
+                    await self._handle_partition(stream, [message]) for stream, message in entries
+                ]
+            else:
+                results = await asyncio.gather(
+                    *(self._handle_partition(stream, messages) for stream, messages in batches.items()),
+                    return_exceptions=True,
+                )
         finally:
             await self._acknowledge()
         for result in results:
@@ -138,7 +151,7 @@ class Consumer:
     async def drain(self) -> int:
         """Handle rounds until one finds nothing (tests); returns how many entries were handled."""
         total = 0
-        while handled := await self.run_once(block_ms=0):
+        while handled := await self.run_once(block_ms=0, in_event_order=True):
             total += handled
         return total
 
@@ -396,3 +409,12 @@ async def run_worker(
         for sig in signals:
             loop.remove_signal_handler(sig)
     log.info("worker %s stopped", consumer_name)
+
+
+def _event_id(message: Message) -> int:
+    """The event id of a stream entry, 0 when it has none (a malformed entry goes first)."""
+    fields = message[1]
+    try:
+        return int(fields.get(b"id") or fields.get("id") or 0)  # type: ignore[call-overload]
+    except ValueError:
+        return 0

@@ -7,10 +7,13 @@ Each handler checks the current state (the like still exists, the post is still 
 event overtaken by its undo does nothing. Nobody is notified of their own actions, nor by accounts
 they block, mute or are blocked by, nor about a private account's post they may not see.
 
-Order: a notification's id is the id of the event that made it or last regrouped it, and its time
-is that event's time; a group's actors are ordered by the ids of the events that added them
-(`actor_marks`). Workers handle the events of different users concurrently, so a like can be
-handled after a later one; it still lands in its place and never pulls its group back down.
+Order: workers handle the events of different users concurrently, so a like can be handled after
+a later one. A new or regrouped notification takes its event's id, so notifications sort by when
+things happened; but never an id at or below one the recipient already has: an event handled late
+puts its notification on top, above anything the recipient may have seen and marked read (ids are
+unique per recipient, who is locked while they are written). Its time is its newest event's time.
+A group's actors are ordered by the ids of the events that added them (`actor_marks`), so a late
+like lands in its place among them.
 
 Real time: after each commit, `announce` calls `ctx.realtime.notification_changed(user_id,
 notification_id)` when the context has a real-time layer; that is the one place where a new or
@@ -24,7 +27,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import (
@@ -217,9 +220,25 @@ async def _single(
     """One notification per key: about the actor's post (reply, quote, mention) or about the actor."""
     if not await _may_notify(conn, recipient, actor, about_post_of_actor=post_id is not None):
         return []
+    await _lock(conn, recipient)
     if await _find(conn, recipient, key) is not None:
         return []
     return await _insert_new(conn, event, recipient, kind, post_id, key, actor)
+
+
+async def _lock(conn: AsyncConnection, recipient: int) -> None:
+    """One writer of a recipient's notifications at a time (PostgreSQL; SQLite has one writer), so
+    concurrent events can neither split or lose a group nor take one id twice."""
+    await conn.execute(select(users.c.id).where(users.c.id == recipient).with_for_update())
+
+
+async def _fresh_id(conn: AsyncConnection, recipient: int, event: Event) -> int:
+    """The id of a notification the event makes or regroups: the event's, unless the recipient has
+    one at least as new already (the event was handled late); then just above their newest."""
+    newest = await conn.scalar(
+        select(func.max(notifications.c.id)).where(notifications.c.user_id == recipient)
+    )
+    return event.id if newest is None or event.id > newest else int(newest) + 1
 
 
 async def _insert_new(
@@ -231,10 +250,11 @@ async def _insert_new(
     key: str,
     actor: int,
 ) -> Changes:
-    """A new, unread notification with one actor, dated by its event."""
+    """A new, unread notification with one actor, dated by its event (the recipient locked)."""
+    notification_id = await _fresh_id(conn, recipient, event)
     await conn.execute(
         notifications.insert().values(
-            id=event.id,
+            id=notification_id,
             user_id=recipient,
             type=kind,
             post_id=post_id,
@@ -246,18 +266,17 @@ async def _insert_new(
             created_at=id_to_datetime(event.id),
         )
     )
-    return [(recipient, event.id)]
+    return [(recipient, notification_id)]
 
 
 async def _join_group(
     conn: AsyncConnection, event: Event, recipient: int, kind: str, post_id: int, actor: int
 ) -> Changes:
-    """Add the actor to the recipient's group for this post, in the place of its event; the group
-    turns unread and, unless a later event is already in it, moves to the top."""
+    """Add the actor to the recipient's group for this post, in the place of its event among the
+    actors; the group moves to the top, unread."""
     if not await _may_notify(conn, recipient, actor, about_post_of_actor=False):
         return []
-    # One writer per recipient at a time (PostgreSQL), so concurrent likes cannot split or lose a group.
-    await conn.execute(select(users.c.id).where(users.c.id == recipient).with_for_update())
+    await _lock(conn, recipient)
     key = post_key(kind, post_id)
     group = await _find(conn, recipient, key)
     if group is None:
@@ -268,9 +287,16 @@ async def _join_group(
     marks = _marks(group)
     # Marks run newest first: the actor goes after every actor added by a later event.
     place = bisect.bisect_left([-m for m in marks], -event.id)
+    count = group.actor_count + 1
+    if place >= MAX_GROUP_ACTORS:
+        # Older than every kept actor: whether it was counted already (a redelivered event) only
+        # the likes or reposts themselves can tell.
+        count = await _actors_now(conn, kind, post_id, recipient)
+        if count <= group.actor_count:
+            return []
     actors.insert(place, actor)
     marks.insert(place, event.id)
-    notification_id = max(group.id, event.id)
+    notification_id = await _fresh_id(conn, recipient, event)
     await conn.execute(
         update(notifications)
         .where(notifications.c.user_id == recipient, notifications.c.id == group.id)
@@ -278,9 +304,9 @@ async def _join_group(
             id=notification_id,
             actor_ids=actors[:MAX_GROUP_ACTORS],
             actor_marks=marks[:MAX_GROUP_ACTORS],
-            actor_count=group.actor_count + 1,
+            actor_count=count,
             read=False,
-            created_at=id_to_datetime(notification_id),
+            created_at=id_to_datetime(marks[0]),
         )
     )
     return [(recipient, notification_id)]
@@ -290,14 +316,41 @@ def _marks(group: Any) -> list[int]:
     """The event id of each kept actor; rows from before revision 0004 get marks in their order."""
     actors = group.actor_ids
     marks = group.actor_marks
-    if marks is not None and len(marks) == len(actors):
-        return [int(m) for m in marks]
+    if marks is not None and len(marks) >= len(actors):
+        return [int(m) for m in marks[: len(actors)]]
     return [group.id - i for i in range(len(actors))]
+
+
+async def _actors_now(conn: AsyncConnection, kind: str, post_id: int, recipient: int) -> int:
+    """How many accounts like (or have reposted) the post now, leaving out the recipient and the
+    accounts a group leaves out (across a block, or muted by the recipient)."""
+    if kind == "like":
+        source = select(likes.c.user_id.label("actor")).where(likes.c.post_id == post_id)
+    else:
+        source = (
+            select(posts.c.author_id.label("actor"))
+            .where(posts.c.repost_of_id == post_id, posts.c.deleted_at.is_(None))
+            .distinct()
+        )
+    actors = source.subquery()
+    blocked = select(blocks.c.blocker_id).where(
+        or_(
+            (blocks.c.blocker_id == recipient) & (blocks.c.blocked_id == actors.c.actor),
+            (blocks.c.blocker_id == actors.c.actor) & (blocks.c.blocked_id == recipient),
+        )
+    )
+    muted = select(mutes.c.muter_id).where(mutes.c.muter_id == recipient, mutes.c.muted_id == actors.c.actor)
+    query = (
+        select(func.count())
+        .select_from(actors)
+        .where(actors.c.actor != recipient, ~blocked.exists(), ~muted.exists())
+    )
+    return int(await conn.scalar(query) or 0)
 
 
 async def _leave_group(conn: AsyncConnection, recipient: int, kind: str, post_id: int, actor: int) -> Changes:
     """Take the actor out of the group; an emptied group goes."""
-    await conn.execute(select(users.c.id).where(users.c.id == recipient).with_for_update())
+    await _lock(conn, recipient)
     group = await _find(conn, recipient, post_key(kind, post_id))
     if group is None:
         return []
