@@ -7,6 +7,7 @@ notification handlers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,9 +74,7 @@ async def test_events_handled_in_reverse_leave_the_same_notifications_late_ones_
         ("follow", ["fan1"], 1, None),
         ("follow", ["fan0"], 1, None),
     ]
-    mention = await _notes(api, carol)
-    assert _summary(mention) == [("mention", ["bob"], 1, reply)]
-    assert mention[0]["id"] == notes[0]["id"]  # handled in order, a notification takes its event's id
+    assert _summary(await _notes(api, carol)) == [("mention", ["bob"], 1, reply)]
 
     await _forget_notifications(api)
     await _handle(api, list(reversed(await _events(api, *HANDLERS))))
@@ -133,7 +132,7 @@ async def test_a_late_notification_is_not_marked_read_unseen(api: Api) -> None:
     assert await _unread(api, alice) == 1
 
 
-async def test_a_late_actor_beyond_the_kept_ones_is_counted_once(
+async def test_a_late_actor_beyond_the_kept_ones_is_counted(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(consumer, "MAX_GROUP_ACTORS", 2)
@@ -145,12 +144,15 @@ async def test_a_late_actor_beyond_the_kept_ones_is_counted_once(
     await api.settle()
     likes = await _events(api, "like.created")
     await _forget_notifications(api)
-    # The oldest like comes after both newer ones (which fill the group), then once more.
-    await _handle(api, [likes[2], likes[1], likes[0], likes[0], likes[1]])
+    # The oldest like comes after both newer ones, which fill the group; a kept one comes again.
+    await _handle(api, [likes[2], likes[1], likes[0], likes[1]])
     assert _summary(await _notes(api, alice)) == [("like", ["fan2", "fan1"], 3, post)]
     await api.client.delete(f"/api/posts/{post}/like", headers=fans[0].headers)
     await api.settle()
     assert _summary(await _notes(api, alice)) == [("like", ["fan2", "fan1"], 2, post)]
+    await api.client.delete(f"/api/posts/{post}/like", headers=fans[2].headers)
+    await api.settle()
+    assert _summary(await _notes(api, alice)) == [("like", ["fan1"], 1, post)]
 
 
 async def test_a_group_written_before_actor_marks_takes_new_actors_in_order(api: Api) -> None:
@@ -166,3 +168,54 @@ async def test_a_group_written_before_actor_marks_takes_new_actors_in_order(api:
     await api.client.delete(f"/api/posts/{post}/like", headers=fans[1].headers)
     await api.settle()
     assert _summary(await _notes(api, alice)) == [("like", ["fan2", "fan0"], 2, post)]
+
+
+async def test_posts_mentioning_the_same_people_in_other_orders_are_handled_concurrently(
+    api: Api, profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each handler locks its recipients; taken one by one in mention order, two posts mentioning
+    x and y in opposite orders would deadlock on PostgreSQL (SQLite has a single writer)."""
+    if profile != "production":
+        pytest.skip("row locks are PostgreSQL's")
+    x, y, bob, carol = [await api.register(name) for name in ("x", "y", "bob", "carol")]
+    await api.post(bob, "@x and @y")
+    await api.post(carol, "@y and @x")
+    await api.settle()
+    posts = [e for e in await _events(api, "post.created") if e.payload.get("notifies") is not False]
+    await _forget_notifications(api)
+    may_notify = consumer._may_notify
+
+    async def slow_may_notify(*args: Any, **kwargs: Any) -> bool:
+        await asyncio.sleep(0.1)  # lets the other handler take its first lock meanwhile
+        return await may_notify(*args, **kwargs)
+
+    monkeypatch.setattr(consumer, "_may_notify", slow_may_notify)
+    await asyncio.wait_for(asyncio.gather(*(_handle(api, [post]) for post in posts)), timeout=30)
+    expected = sorted(
+        [
+            ("mention", ["bob"], 1, str(posts[0].payload["postId"])),
+            ("mention", ["carol"], 1, str(posts[1].payload["postId"])),
+        ]
+    )
+    for user in (x, y):
+        assert sorted(_summary(await _notes(api, user))) == expected
+
+
+async def test_a_late_notification_stays_above_a_seen_one_that_is_gone(api: Api) -> None:
+    """Deleting the notification alice saw newest must not let a late one slip below what she read."""
+    alice, carol, dave = [await api.register(name) for name in ("alice", "carol", "dave")]
+    first = await api.post(alice, "first")
+    second = await api.post(alice, "second")
+    await api.client.post(f"/api/posts/{first}/like", headers=dave.headers)
+    await api.client.post(f"/api/posts/{second}/like", headers=carol.headers)
+    await api.settle()
+    dave_likes, carol_likes = await _events(api, "like.created")
+    await _forget_notifications(api)
+    await _handle(api, [carol_likes])
+    seen = (await _notes(api, alice))[0]["id"]
+    await api.client.delete(f"/api/posts/{second}/like", headers=carol.headers)
+    await api.settle()  # carol's like group goes
+    await _handle(api, [dave_likes])
+    r = await api.client.post("/api/notifications/read", json={"upToId": seen}, headers=alice.headers)
+    assert r.json() == {"count": 0}
+    assert [(n["type"], n["read"]) for n in await _notes(api, alice)] == [("like", False)]

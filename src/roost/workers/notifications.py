@@ -8,12 +8,11 @@ event overtaken by its undo does nothing. Nobody is notified of their own action
 they block, mute or are blocked by, nor about a private account's post they may not see.
 
 Order: workers handle the events of different users concurrently, so a like can be handled after
-a later one. A new or regrouped notification takes its event's id, so notifications sort by when
-things happened; but never an id at or below one the recipient already has: an event handled late
-puts its notification on top, above anything the recipient may have seen and marked read (ids are
-unique per recipient, who is locked while they are written). Its time is its newest event's time.
-A group's actors are ordered by the ids of the events that added them (`actor_marks`), so a late
-like lands in its place among them.
+a later one. A new or regrouped notification takes a fresh id when it is written, so it goes on top
+of everything the recipient may have seen and marked read (`upToId`), as Mastodon's do; its time is
+when its newest event happened. A group's actors are ordered by the ids of the events that added
+them (`actor_marks`), so a late like lands in its place among them. Recipients are locked (in id
+order) while their notifications are written, so concurrent events neither split nor lose a group.
 
 Real time: after each commit, `announce` calls `ctx.realtime.notification_changed(user_id,
 notification_id)` when the context has a real-time layer; that is the one place where a new or
@@ -27,7 +26,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roost.adapters.sql.tables import (
@@ -81,16 +80,27 @@ async def on_post_created(ctx: WorkerContext, event: Event) -> None:
         if row.repost_of_id is not None:
             original = await _post(conn, row.repost_of_id)
             if original is not None and original.deleted_at is None:
-                changes += await _join_group(conn, event, original.author_id, "repost", original.id, actor)
+                changes += await _join_group(
+                    ctx, conn, event, original.author_id, "repost", original.id, actor
+                )
         else:
+            targets = [
+                ("reply", await _post(conn, row.reply_to_id) if row.reply_to_id is not None else None),
+                ("quote", await _post(conn, row.quote_of_id) if row.quote_of_id is not None else None),
+            ]
+            # Every recipient locked up front, in id order: two posts that mention the same people
+            # in different orders would otherwise deadlock.
+            recipients = {t.author_id for _, t in targets if t is not None} | {
+                int(m["id"]) for m in row.mentions
+            }
+            await _lock(conn, *recipients)
             notified: set[int] = set()
-            for kind, target_id in (("reply", row.reply_to_id), ("quote", row.quote_of_id)):
-                target = await _post(conn, target_id) if target_id is not None else None
+            for kind, target in targets:
                 if target is not None and target.author_id not in notified:
                     notified.add(target.author_id)
                     key = post_key(kind, row.id)
                     changes += await _single(
-                        conn, event, target.author_id, kind, key, actor=actor, post_id=row.id
+                        ctx, conn, event, target.author_id, kind, key, actor=actor, post_id=row.id
                     )
             for mention in row.mentions:
                 user_id = int(mention["id"])
@@ -98,7 +108,7 @@ async def on_post_created(ctx: WorkerContext, event: Event) -> None:
                     notified.add(user_id)
                     key = post_key("mention", row.id)
                     changes += await _single(
-                        conn, event, user_id, "mention", key, actor=actor, post_id=row.id
+                        ctx, conn, event, user_id, "mention", key, actor=actor, post_id=row.id
                     )
     await announce(ctx, changes)
 
@@ -142,7 +152,7 @@ async def on_like_created(ctx: WorkerContext, event: Event) -> None:
     async with ctx.db.transaction() as conn:
         post = await _post(conn, post_id)
         if post is not None and post.deleted_at is None and await _liked(conn, user_id, post_id):
-            changes = await _join_group(conn, event, post.author_id, "like", post_id, user_id)
+            changes = await _join_group(ctx, conn, event, post.author_id, "like", post_id, user_id)
     await announce(ctx, changes)
 
 
@@ -169,7 +179,7 @@ async def on_follow_created(ctx: WorkerContext, event: Event) -> None:
         )
         if edge is not None:
             key = user_key("follow", follower_id)
-            changes = await _single(conn, event, followee_id, "follow", key, actor=follower_id)
+            changes = await _single(ctx, conn, event, followee_id, "follow", key, actor=follower_id)
     await announce(ctx, changes)
 
 
@@ -184,7 +194,7 @@ async def on_follow_requested(ctx: WorkerContext, event: Event) -> None:
         )
         if pending is not None:
             key = user_key("follow_request", follower_id)
-            changes = await _single(conn, event, followee_id, "follow_request", key, actor=follower_id)
+            changes = await _single(ctx, conn, event, followee_id, "follow_request", key, actor=follower_id)
     await announce(ctx, changes)
 
 
@@ -208,6 +218,7 @@ async def announce(ctx: WorkerContext, changes: Sequence[tuple[int, int]]) -> No
 
 
 async def _single(
+    ctx: WorkerContext,
     conn: AsyncConnection,
     event: Event,
     recipient: int,
@@ -223,25 +234,25 @@ async def _single(
     await _lock(conn, recipient)
     if await _find(conn, recipient, key) is not None:
         return []
-    return await _insert_new(conn, event, recipient, kind, post_id, key, actor)
+    return await _insert_new(ctx, conn, event, recipient, kind, post_id, key, actor)
 
 
-async def _lock(conn: AsyncConnection, recipient: int) -> None:
+async def _lock(conn: AsyncConnection, *recipients: int) -> None:
     """One writer of a recipient's notifications at a time (PostgreSQL; SQLite has one writer), so
-    concurrent events can neither split or lose a group nor take one id twice."""
-    await conn.execute(select(users.c.id).where(users.c.id == recipient).with_for_update())
-
-
-async def _fresh_id(conn: AsyncConnection, recipient: int, event: Event) -> int:
-    """The id of a notification the event makes or regroups: the event's, unless the recipient has
-    one at least as new already (the event was handled late); then just above their newest."""
-    newest = await conn.scalar(
-        select(func.max(notifications.c.id)).where(notifications.c.user_id == recipient)
-    )
-    return event.id if newest is None or event.id > newest else int(newest) + 1
+    concurrent events neither split or lose a group nor write one notification twice. Several
+    recipients are locked in id order; locking one again in the same transaction is free. FOR NO
+    KEY UPDATE: inserts that refer to the user (foreign keys) need not wait for it."""
+    if len(recipients) == 1:
+        query = select(users.c.id).where(users.c.id == recipients[0])
+    elif recipients:
+        query = select(users.c.id).where(users.c.id.in_(sorted(recipients))).order_by(users.c.id)
+    else:
+        return
+    await conn.execute(query.with_for_update(key_share=True))
 
 
 async def _insert_new(
+    ctx: WorkerContext,
     conn: AsyncConnection,
     event: Event,
     recipient: int,
@@ -251,7 +262,7 @@ async def _insert_new(
     actor: int,
 ) -> Changes:
     """A new, unread notification with one actor, dated by its event (the recipient locked)."""
-    notification_id = await _fresh_id(conn, recipient, event)
+    notification_id = ctx.ids.next_id()
     await conn.execute(
         notifications.insert().values(
             id=notification_id,
@@ -270,7 +281,13 @@ async def _insert_new(
 
 
 async def _join_group(
-    conn: AsyncConnection, event: Event, recipient: int, kind: str, post_id: int, actor: int
+    ctx: WorkerContext,
+    conn: AsyncConnection,
+    event: Event,
+    recipient: int,
+    kind: str,
+    post_id: int,
+    actor: int,
 ) -> Changes:
     """Add the actor to the recipient's group for this post, in the place of its event among the
     actors; the group moves to the top, unread."""
@@ -280,23 +297,18 @@ async def _join_group(
     key = post_key(kind, post_id)
     group = await _find(conn, recipient, key)
     if group is None:
-        return await _insert_new(conn, event, recipient, kind, post_id, key, actor)
+        return await _insert_new(ctx, conn, event, recipient, kind, post_id, key, actor)
     actors = [int(a) for a in group.actor_ids]
     if actor in actors:
         return []
     marks = _marks(group)
     # Marks run newest first: the actor goes after every actor added by a later event.
     place = bisect.bisect_left([-m for m in marks], -event.id)
-    count = group.actor_count + 1
-    if place >= MAX_GROUP_ACTORS:
-        # Older than every kept actor: whether it was counted already (a redelivered event) only
-        # the likes or reposts themselves can tell.
-        count = await _actors_now(conn, kind, post_id, recipient)
-        if count <= group.actor_count:
-            return []
+    # An actor older than every kept one is only counted: a redelivery of its event counts it
+    # again (counting it from the likes themselves would count events not yet handled).
     actors.insert(place, actor)
     marks.insert(place, event.id)
-    notification_id = await _fresh_id(conn, recipient, event)
+    notification_id = ctx.ids.next_id()
     await conn.execute(
         update(notifications)
         .where(notifications.c.user_id == recipient, notifications.c.id == group.id)
@@ -304,7 +316,7 @@ async def _join_group(
             id=notification_id,
             actor_ids=actors[:MAX_GROUP_ACTORS],
             actor_marks=marks[:MAX_GROUP_ACTORS],
-            actor_count=count,
+            actor_count=group.actor_count + 1,
             read=False,
             created_at=id_to_datetime(marks[0]),
         )
@@ -319,33 +331,6 @@ def _marks(group: Any) -> list[int]:
     if marks is not None and len(marks) >= len(actors):
         return [int(m) for m in marks[: len(actors)]]
     return [group.id - i for i in range(len(actors))]
-
-
-async def _actors_now(conn: AsyncConnection, kind: str, post_id: int, recipient: int) -> int:
-    """How many accounts like (or have reposted) the post now, leaving out the recipient and the
-    accounts a group leaves out (across a block, or muted by the recipient)."""
-    if kind == "like":
-        source = select(likes.c.user_id.label("actor")).where(likes.c.post_id == post_id)
-    else:
-        source = (
-            select(posts.c.author_id.label("actor"))
-            .where(posts.c.repost_of_id == post_id, posts.c.deleted_at.is_(None))
-            .distinct()
-        )
-    actors = source.subquery()
-    blocked = select(blocks.c.blocker_id).where(
-        or_(
-            (blocks.c.blocker_id == recipient) & (blocks.c.blocked_id == actors.c.actor),
-            (blocks.c.blocker_id == actors.c.actor) & (blocks.c.blocked_id == recipient),
-        )
-    )
-    muted = select(mutes.c.muter_id).where(mutes.c.muter_id == recipient, mutes.c.muted_id == actors.c.actor)
-    query = (
-        select(func.count())
-        .select_from(actors)
-        .where(actors.c.actor != recipient, ~blocked.exists(), ~muted.exists())
-    )
-    return int(await conn.scalar(query) or 0)
 
 
 async def _leave_group(conn: AsyncConnection, recipient: int, kind: str, post_id: int, actor: int) -> Changes:

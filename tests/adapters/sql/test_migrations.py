@@ -99,8 +99,8 @@ async def test_database_made_before_migrations_is_adopted(empty_db: Database) ->
 
 
 async def test_0004_keeps_notifications_and_keys_them_per_recipient(empty_db: Database) -> None:
-    """Rows written before 0004 survive it (without actor marks); afterwards two users may hold a
-    notification with the same id (one event that notified both), and the key is (user_id, id)."""
+    """Rows written before 0004 survive it (without actor marks); afterwards the key is (user_id, id):
+    two users may hold a notification with the same id, one user not."""
 
     def upgrade_to(revision: str) -> Callable[[Connection], None]:
         def run(conn: Connection) -> None:

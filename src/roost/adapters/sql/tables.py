@@ -154,10 +154,8 @@ bookmarks = Table(
 )
 Index("ix_bookmarks_user_id_id", bookmarks.c.user_id, bookmarks.c.id)
 
-# A notification's id is the id of the event that made it or last regrouped it, so notifications
-# sort by when things happened, whatever order the workers handled the events in. One event may
-# notify several users (a reply that mentions), so ids are unique per recipient: the key is
-# (user_id, id), which also serves the newest-first listing.
+# A notification's id is made when it is written or regrouped (newest first = most recently
+# changed); the key (user_id, id) also serves the newest-first listing.
 notifications = Table(
     "notifications",
     metadata,

@@ -1,10 +1,9 @@
-"""Notification ids are event ids: unique per recipient, and each grouped actor keeps its event's id.
+"""Notifications keyed by (user_id, id), and each grouped actor keeps the id of its event.
 
 The workers handle events of different users concurrently (hashed stream partitions), so the
-order they handle them in is not the order things happened. A notification's id is now the id of
-the event that made or last regrouped it, and `actor_marks` keeps the event id of each actor in
-`actor_ids`, so a late event lands in its place. One event can notify several users with one id,
-so the primary key becomes (user_id, id); it serves the newest-first listing the dropped index did.
+order they handle them in is not the order things happened. `actor_marks` keeps the event id of
+each actor in `actor_ids`, so a late like takes its place among a group's actors. The primary key
+becomes (user_id, id): it serves the newest-first listing the dropped index did.
 
 Revision ID: 0004
 Revises: 0003
@@ -33,7 +32,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Fails if two users hold a notification with the same id (one event that notified both).
     with op.batch_alter_table("notifications", recreate="auto") as batch:
         batch.drop_constraint("pk_notifications", type_="primary")
         batch.create_primary_key("pk_notifications", ["id"])
