@@ -21,7 +21,6 @@ regrouped notification is known.
 
 from __future__ import annotations
 
-import bisect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -178,6 +177,7 @@ async def on_follow_created(ctx: WorkerContext, event: Event) -> None:
             )
         )
         if edge is not None:
+            await _lock(conn, followee_id)
             key = user_key("follow", follower_id)
             changes = await _single(ctx, conn, event, followee_id, "follow", key, actor=follower_id)
     await announce(ctx, changes)
@@ -193,6 +193,7 @@ async def on_follow_requested(ctx: WorkerContext, event: Event) -> None:
             )
         )
         if pending is not None:
+            await _lock(conn, followee_id)
             key = user_key("follow_request", follower_id)
             changes = await _single(ctx, conn, event, followee_id, "follow_request", key, actor=follower_id)
     await announce(ctx, changes)
@@ -228,10 +229,10 @@ async def _single(
     actor: int,
     post_id: int | None = None,
 ) -> Changes:
-    """One notification per key: about the actor's post (reply, quote, mention) or about the actor."""
+    """One notification per key: about the actor's post (reply, quote, mention) or about the actor.
+    The caller holds the recipient's lock."""
     if not await _may_notify(conn, recipient, actor, about_post_of_actor=post_id is not None):
         return []
-    await _lock(conn, recipient)
     if await _find(conn, recipient, key) is not None:
         return []
     return await _insert_new(ctx, conn, event, recipient, kind, post_id, key, actor)
@@ -242,13 +243,9 @@ async def _lock(conn: AsyncConnection, *recipients: int) -> None:
     concurrent events neither split or lose a group nor write one notification twice. Several
     recipients are locked in id order; locking one again in the same transaction is free. FOR NO
     KEY UPDATE: inserts that refer to the user (foreign keys) need not wait for it."""
-    if len(recipients) == 1:
-        query = select(users.c.id).where(users.c.id == recipients[0])
-    elif recipients:
+    if recipients:
         query = select(users.c.id).where(users.c.id.in_(sorted(recipients))).order_by(users.c.id)
-    else:
-        return
-    await conn.execute(query.with_for_update(key_share=True))
+        await conn.execute(query.with_for_update(key_share=True))
 
 
 async def _insert_new(
@@ -302,8 +299,7 @@ async def _join_group(
     if actor in actors:
         return []
     marks = _marks(group)
-    # Marks run newest first: the actor goes after every actor added by a later event.
-    place = bisect.bisect_left([-m for m in marks], -event.id)
+    place = sum(1 for mark in marks if mark > event.id)  # after the actors of later events
     # An actor older than every kept one is only counted: a redelivery of its event counts it
     # again (counting it from the likes themselves would count events not yet handled).
     actors.insert(place, actor)
